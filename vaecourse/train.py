@@ -1,0 +1,240 @@
+"""Training and evaluation on in-memory tensors. Returns numbers; never plots.
+
+Every loss value here is in nats per example (summed over pixels and latent dimensions,
+then averaged over the batch): the pytorch/examples convention divided by the batch size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from vaecourse.config import LossConfig, TrainConfig
+from vaecourse.losses import (
+    NLL_CONSTANT_PER_ELEMENT,
+    _check_unit_interval,
+    beta_at,
+    elementwise_recon_nll,
+    kl_divergence_per_dim,
+    vae_loss,
+)
+from vaecourse.models import is_vae
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """`preferred` if given, else cuda, else mps (Apple), else cpu."""
+    if preferred is not None:
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class History:
+    """What `fit` saw: nats per example. step_* per optimisation step, epoch_* per epoch."""
+
+    step_total: list[float] = field(default_factory=list)
+    step_recon: list[float] = field(default_factory=list)
+    step_kl: list[float] = field(default_factory=list)
+    step_beta: list[float] = field(default_factory=list)
+    epoch_total: list[float] = field(default_factory=list)
+    epoch_recon: list[float] = field(default_factory=list)
+    epoch_kl: list[float] = field(default_factory=list)
+    epoch_beta: list[float] = field(default_factory=list)
+    epoch_kl_per_dim: list[list[float]] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    val: list[dict] = field(default_factory=list)  # `evaluate` after each epoch, if x_val given
+    n_train: int = 0  # training images per epoch
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def images_per_second(self) -> float:
+        """Training throughput over all epochs (data passes only; validation excluded)."""
+        seconds = sum(self.epoch_seconds)
+        return self.n_train * len(self.epoch_seconds) / seconds if seconds else 0.0
+
+
+def _batch_loss(model: nn.Module, xb: Tensor, loss: LossConfig, beta: float):
+    """(total, recon, kl, kl_dims) for one batch: scalars in nats per example, kl_dims (D,)."""
+    if not is_vae(model):
+        x_hat, _ = model(xb)
+        recon = elementwise_recon_nll(x_hat, xb, loss.recon_loss_type).flatten(1).sum(1).mean()
+        zero = recon.new_zeros(())
+        return recon, recon, zero, zero.view(1)
+    mu, logvar = model.encode(xb)
+    logits = model.decode_logits(model.reparameterize(mu, logvar))
+    total, recon, kl = vae_loss(
+        logits, xb, mu, logvar, beta, loss.recon_loss_type, reduction="batchmean",
+        free_bits=loss.free_bits, normalized=loss.normalized, logits=True,
+        logvar_x=getattr(model, "logvar_x", None), validate_args=False,
+    )
+    return total, recon, kl, kl_divergence_per_dim(mu, logvar).mean(0)
+
+
+def _make_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    try:  # the fused kernel is fastest where the installed torch has it for this device
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+
+
+def fit(
+    model: nn.Module,
+    x_train: Tensor,
+    config: TrainConfig = TrainConfig(),
+    loss: LossConfig = LossConfig(),
+    *,
+    x_val: Tensor | None = None,
+    progress: bool = True,
+) -> History:
+    """Train `model` in place on x_train (N, C, H, W) in [0, 1]; returns its History.
+
+    The data is moved to the device once and batched by indexing (no DataLoader).
+    Reproducible: the same initial weights and config.seed give the same result.
+    """
+    if loss.recon_loss_type == "bce":
+        _check_unit_interval(x_train)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    device = pick_device(config.device)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    x_train = x_train.to(device, torch.float32)
+    optimizer = _make_optimizer(model, config.lr, device)
+    n = x_train.shape[0]
+    steps = math.ceil(n / config.batch_size)
+    history, step = History(n_train=n), 0
+    bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=False)
+    for _ in range(config.epochs):
+        start = time.perf_counter()
+        stats = torch.zeros(steps, 3, device=device)  # (steps, [total, recon, kl])
+        kl_dims_sum, betas = 0.0, []
+        order = torch.randperm(n, generator=generator).to(device)
+        for i in range(steps):
+            xb = x_train[order[i * config.batch_size:(i + 1) * config.batch_size]]
+            if config.binarize:
+                xb = torch.bernoulli(xb)
+            beta = beta_at(loss.beta, step)
+            total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            stats[i] = torch.stack((total, recon, kl)).detach()
+            kl_dims_sum = kl_dims_sum + kl_dims.detach()
+            betas.append(beta)
+            step += 1
+            bar.update(1)
+        _record_epoch(history, stats, kl_dims_sum / steps, betas, time.perf_counter() - start)
+        if x_val is not None:
+            history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
+            model.train()
+        bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
+    bar.close()
+    model.eval()
+    return history
+
+
+def _record_epoch(history: History, stats: Tensor, kl_dims: Tensor, betas: list[float], seconds: float) -> None:
+    total, recon, kl = stats.cpu().T.tolist()
+    history.step_total += total
+    history.step_recon += recon
+    history.step_kl += kl
+    history.step_beta += betas
+    history.epoch_total.append(sum(total) / len(total))
+    history.epoch_recon.append(sum(recon) / len(recon))
+    history.epoch_kl.append(sum(kl) / len(kl))
+    history.epoch_beta.append(betas[-1])
+    history.epoch_kl_per_dim.append(kl_dims.cpu().tolist())
+    history.epoch_seconds.append(seconds)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: Tensor,
+    loss: LossConfig = LossConfig(),
+    *,
+    batch_size: int = 1000,
+    binarize: bool = False,
+    active_threshold: float = 0.01,
+    seed: int = 0,
+) -> dict:
+    """Negative ELBO (β = 1) in nats per image, its recon and KL parts, KL per dimension, active units.
+
+    One z sample per image (a sample, not the mean: that is what the ELBO is).
+    Active units: latent dims whose posterior mean varies over the data, Var_x(mu_j) > threshold.
+    binarize: evaluate on one fixed Bernoulli sample of x (seeded), as for binarised MNIST.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    torch.manual_seed(seed)
+    sums, kl_dims, mus = torch.zeros(2, dtype=torch.float64), 0.0, []
+    for xb in x.split(batch_size):
+        xb = (torch.bernoulli(xb, generator=gen) if binarize else xb).to(device, torch.float32)
+        if not is_vae(model):
+            x_hat, _ = model(xb)
+            sums[0] += elementwise_recon_nll(x_hat, xb, loss.recon_loss_type).sum().item()
+            continue
+        mu, logvar = model.encode(xb)
+        logits = model.decode_logits(model.reparameterize(mu, logvar))
+        logvar_x = getattr(model, "logvar_x", None)
+        sums[0] += elementwise_recon_nll(logits, xb, loss.recon_loss_type, logits=True, logvar_x=logvar_x).sum().item()
+        dims = kl_divergence_per_dim(mu, logvar)
+        sums[1] += dims.sum().item()
+        kl_dims = kl_dims + dims.sum(0).double().cpu()
+        mus.append(mu.cpu())
+    model.train(was_training)
+    n = x.shape[0]
+    result = {"neg_elbo": float(sums.sum()) / n, "recon": float(sums[0]) / n, "kl": float(sums[1]) / n}
+    if mus:
+        variance = torch.cat(mus).var(dim=0)
+        result["kl_per_dim"] = (kl_dims / n).tolist()
+        result["active_units"] = int((variance > active_threshold).sum())
+    return result
+
+
+@torch.no_grad()
+def importance_weighted_nll(
+    model: nn.Module, x: Tensor, k: int = 1000, *, loss_type: str = "bce", batch_size: int = 16, seed: int = 0
+) -> float:
+    """Importance-weighted estimate of -log p(x) (Burda et al. 2016), nats per image.
+
+    log p(x) ≈ logsumexp_k[log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
+    x should be binary for loss_type="bce" (a Bernoulli density). Larger k: tighter bound.
+    """
+    if not is_vae(model):
+        raise ValueError("importance_weighted_nll needs a VAE (an encoder that returns mu, logvar).")
+    model.eval()
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    const = NLL_CONSTANT_PER_ELEMENT[loss_type] * x[0].numel()
+    logvar_x = getattr(model, "logvar_x", None)
+    total = 0.0
+    for xb in x.split(batch_size):
+        xb = xb.to(device, torch.float32)  # (b, C, H, W)
+        mu, logvar = model.encode(xb)  # (b, D)
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn(k, *mu.shape, device=device)  # (k, b, D)
+        z = mu + std * eps
+        log_q = (-0.5 * (eps.pow(2) + logvar + math.log(2 * math.pi))).sum(-1)  # (k, b)
+        log_prior = (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(-1)  # (k, b)
+        logits = model.decode_logits(z.flatten(0, 1))  # (k·b, C, H, W)
+        target = xb.expand(k, *xb.shape).flatten(0, 1)
+        nll = elementwise_recon_nll(logits, target, loss_type, logits=True, logvar_x=logvar_x)
+        log_px_z = -(nll.flatten(1).sum(1).view(k, -1) + const)  # (k, b)
+        log_w = log_px_z + log_prior - log_q
+        total += (math.log(k) - torch.logsumexp(log_w, dim=0)).sum().item()
+    return total / x.shape[0]
