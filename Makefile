@@ -1,0 +1,58 @@
+# vaecourse tasks: `make setup` once, then `make lab` to learn or `make test` to check.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile
+PYTEST_ARGS ?=
+SHARED_DATA := ../shared/data
+LOCAL_DATA := $(CURDIR)/.cache/data
+
+# A developer's checkout sits next to a read-only ../shared/data: use a copy of its MNIST in
+# .cache/data. A learner has none, leaves VAECOURSE_DATA unset and uses the per-user cache.
+ifeq ($(VAECOURSE_DATA),)
+ifneq ($(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),)
+VAECOURSE_DATA := $(LOCAL_DATA)
+endif
+endif
+ifneq ($(VAECOURSE_DATA),)
+export VAECOURSE_DATA
+endif
+
+# Runs one suite; pytest's exit code 5 (no tests collected) fails with a message, never silently.
+define run_pytest
+	$(PYTEST) $(PYTEST_ARGS) $(1) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests from $(1)" >&2; fi; exit $$rc; }
+endef
+
+.PHONY: help setup lab test data
+
+help:
+	@echo "make setup  create $(VENV) and install the course with its tools"
+	@echo "make lab    setup, then open the notebooks in JupyterLab"
+	@echo "make test   run every test suite (VAECOURSE_DATA=$(VAECOURSE_DATA))"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -r requirements.txt
+	touch $@
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+# Copies the shared MNIST archives when they are used, then loads every dataset once (so
+# parallel test workers never extract the same archive at the same time) and shows what loads.
+data:
+	@test -x $(PY) || { echo "No $(PY): run 'make setup' first." >&2; exit 1; }
+ifeq ($(VAECOURSE_DATA),$(LOCAL_DATA))
+ifneq ($(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),)
+	mkdir -p $(LOCAL_DATA)/MNIST/raw
+	cp -u $(SHARED_DATA)/MNIST/raw/*.gz $(LOCAL_DATA)/MNIST/raw/
+endif
+endif
+	-$(PY) -m vaecourse.data
+
+# Add one line per suite (e.g. the notebooks under nbval); each must collect tests.
+test: data
+	$(call run_pytest,tests/)

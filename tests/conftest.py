@@ -1,0 +1,54 @@
+"""Shared fixtures. Tests never touch the network and never write into ../shared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # read-only copies of the datasets
+IN_CI = bool(os.environ.get("CI"))
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a learner's machine; fail in CI, where everything a test needs must be installed."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must provide it)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a URL or resolve a host name fails at once."""
+
+    def refuse(*args: object, **kwargs: object):
+        raise urllib.error.URLError("network disabled in tests")
+
+    def refuse_dns(*args: object, **kwargs: object):
+        raise socket.gaierror("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse_dns)
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable data root holding a copy of MNIST/raw/*.gz ($VAECOURSE_DATA's, else ../shared/data's)."""
+    sources = [Path(os.environ["VAECOURSE_DATA"])] if os.environ.get("VAECOURSE_DATA") else []
+    for source in [*sources, SHARED_DATA]:
+        archives = sorted((source / "MNIST" / "raw").glob("*-ubyte.gz"))
+        if len(archives) == 4:
+            break
+    else:
+        skip_or_fail("no MNIST archives: set VAECOURSE_DATA to a folder with MNIST/raw/*.gz")
+    raw = tmp_path_factory.mktemp("data") / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for archive in archives:
+        shutil.copyfile(archive, raw / archive.name)  # torchvision extracts next to the copies
+    return raw.parents[1]
