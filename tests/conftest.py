@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from vaecourse.data import data_root
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # read-only copies of the datasets
-IN_CI = bool(os.environ.get("CI"))
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -39,9 +41,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A writable data root holding a copy of MNIST/raw/*.gz ($VAECOURSE_DATA's, else ../shared/data's)."""
-    sources = [Path(os.environ["VAECOURSE_DATA"])] if os.environ.get("VAECOURSE_DATA") else []
-    for source in [*sources, SHARED_DATA]:
+    """A writable data root with a copy of MNIST/raw/*.gz from data_root() or ../shared/data."""
+    for source in (data_root(), SHARED_DATA):
         archives = sorted((source / "MNIST" / "raw").glob("*-ubyte.gz"))
         if len(archives) == 4:
             break
@@ -52,3 +53,12 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for archive in archives:
         shutil.copyfile(archive, raw / archive.name)  # torchvision extracts next to the copies
     return raw.parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_bank(tmp_path_factory: pytest.TempPathFactory):
+    """A small model bank on scikit-learn digits (no download), built once per test session."""
+    from vaecourse.bank import BankSpec, load_bank
+
+    spec = BankSpec(dataset="digits", betas=(0.5, 1.0, 4.0), latent_dims=(2, 4, 8), hidden=64, epochs=3, batch_size=64)
+    return load_bank(spec, root=tmp_path_factory.mktemp("bank"), progress=False)
