@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from vaecourse.bank import BankSpec, bank_path, load_bank
+
+
+def test_bank_holds_every_member_with_consistent_metrics(tiny_bank):
+    assert len(tiny_bank.payload["recon"]) == len(tiny_bank.spec.grid()) == 9
+    for beta, d in tiny_bank.spec.grid():
+        e = tiny_bank.entry(beta, d)
+        assert e.recon.shape == e.samples.shape == tiny_bank.x_show.shape
+        assert 0 <= e.recon.min() and e.recon.max() <= 1
+        assert e.kl_per_dim.shape == (d,)
+        assert e.neg_elbo == pytest.approx(e.recon_nats + e.kl, rel=1e-6)
+        assert e.kl_per_dim.sum().item() == pytest.approx(e.kl, rel=1e-4)
+        assert 0 <= e.active_units <= d
+
+
+def test_show_images_are_one_per_class(tiny_bank):
+    assert tiny_bank.labels_show.tolist() == list(range(10))
+
+
+def test_larger_beta_buys_lower_rate(tiny_bank):
+    kl = [tiny_bank.entry(b, 8).kl for b in tiny_bank.betas]
+    assert kl[0] > kl[-1]  # β = 0.5 spends more nats on the code than β = 4
+
+
+def test_exported_model_reproduces_the_stored_reconstructions(tiny_bank):
+    model = tiny_bank.model(1.0, 4)
+    with torch.no_grad():
+        mu, _ = model.encode(tiny_bank.x_show)
+        recon = model.decode(mu)
+    assert torch.allclose(recon, tiny_bank.entry(1.0, 4).recon, atol=1e-5)
+
+
+def test_unknown_member_message(tiny_bank):
+    with pytest.raises(ValueError, match="No model for beta=3"):
+        tiny_bank.entry(3.0, 4)
+
+
+def test_bank_is_cached_on_disk_and_reloaded_without_training(tiny_bank, monkeypatch, tmp_path):
+    import vaecourse.bank as bank_module
+
+    path = tiny_bank.path
+    assert path.exists() and path == bank_path(tiny_bank.spec, path.parents[1])
+    bank_module._LOADED.clear()
+    monkeypatch.setattr(bank_module, "build_payload", lambda *a, **k: pytest.fail("retrained"))
+    again = load_bank(tiny_bank.spec, root=path.parents[1], progress=False)
+    assert torch.equal(again.payload["recon"], tiny_bank.payload["recon"])
+
+
+def test_spec_hash_changes_with_the_spec():
+    assert BankSpec().key() != BankSpec(epochs=3).key()
+    assert BankSpec().key() == BankSpec().key()
