@@ -65,3 +65,18 @@ def test_interpolation_slider_decodes_both_paths():
     assert torch.allclose(z_lin, torch.tensor([0.5, 0.5]))
     assert torch.allclose(z_sph.norm(), torch.tensor(1.0), atol=1e-6)  # stays on the circle
     assert explorer.lin_img.get_array()[0, 0] == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
+
+
+def test_pixel_loss_slider_moves_every_curve_and_the_marker():
+    from vaecourse.widgets import PixelLossExplorer
+
+    explorer = PixelLossExplorer(x=1.0, sigma=0.1)
+    before = {name: line.get_ydata().copy() for name, line in explorer.lines.items()}
+    explorer.slider.value = 0.3
+    for name, line in explorer.lines.items():
+        y = line.get_ydata()
+        assert not np.allclose(y, before[name])
+        assert explorer.x_hat[y.argmin()].item() == pytest.approx(0.3, abs=0.01)  # lowest at x̂ = x
+    assert list(explorer.marker.get_xdata()) == [0.3, 0.3]
+    # BCE's floor for a grey pixel is its entropy, H(0.3) = 0.611 nats, not zero
+    assert "0.61 nats" in explorer.title.get_text()

@@ -20,6 +20,7 @@ from torchvision.utils import make_grid
 
 from vaecourse.analysis import find_elbow, lerp, slerp
 from vaecourse.bank import BankEntry, ModelBank
+from vaecourse.losses import elementwise_recon_nll
 
 
 def png_bytes(fig: Figure, dpi: int = 80) -> bytes:
@@ -232,3 +233,38 @@ class InterpolationExplorer(_Explorer):
         self.lin_img.set_data(images[0].numpy())
         self.sph_img.set_data(images[1].numpy())
         self.title.set_text(f"α = {alpha:g}: z = path(z₀, z₁, α)")
+
+
+class PixelLossExplorer(_Explorer):
+    """Slide the true pixel value x; see how BCE, MSE, L1 and a Gaussian NLL score each x̂."""
+
+    LOSSES = (("bce", "BCE (Bernoulli)"), ("mse", "MSE (Gaussian, σ²=½)"), ("l1", "L1 (Laplace, b=1)"))
+
+    def __init__(self, x: float = 1.0, sigma: float = 0.1) -> None:
+        self.x_hat = torch.linspace(0.001, 0.999, 400)
+        self.logvar_x = 2 * torch.log(torch.tensor(sigma))
+        self.fig = Figure(figsize=(9, 3.8), layout="constrained")
+        ax = self.fig.subplots()
+        self.lines = {name: ax.plot(self.x_hat, self.x_hat, label=label)[0] for name, label in self.LOSSES}
+        self.lines["gaussian"] = ax.plot(self.x_hat, self.x_hat, label=f"Gaussian NLL, σ={sigma:g}")[0]
+        self.marker = ax.axvline(x, color="k", linestyle=":", label="true x")
+        ax.set_ylim(-2, 8)
+        ax.set_xlabel("decoder output x̂")
+        ax.set_ylabel("loss for this pixel (nats)")
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
+        self.title = ax.set_title(" ", fontsize=10)
+        self.dynamic = [*self.lines.values(), self.marker, self.title]
+        values = [round(i / 10, 1) for i in range(11)]
+        self.slider = _slider(values, x, "true x", "vaecourse-pixel-slider")
+        self._wire("vaecourse-pixel-view")
+
+    def redraw(self, x: float) -> None:
+        """Recompute each loss of one pixel with true value x over a sweep of x̂ (elementwise)."""
+        target = torch.full_like(self.x_hat, x)
+        for name, line in self.lines.items():
+            nll = elementwise_recon_nll(self.x_hat[None], target[None], name, logvar_x=self.logvar_x)
+            line.set_ydata(nll[0].numpy())
+        self.marker.set_xdata([x, x])
+        bce = self.lines["bce"].get_ydata()
+        self.title.set_text(f"true x = {x:g}: each loss is lowest at x̂ ≈ {float(self.x_hat[bce.argmin()]):.2f}; "
+                            f"BCE's lowest value is {float(bce.min()):.2f} nats, not 0")
