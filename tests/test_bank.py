@@ -52,3 +52,27 @@ def test_bank_is_cached_on_disk_and_reloaded_without_training(tiny_bank, monkeyp
 def test_spec_hash_changes_with_the_spec():
     assert BankSpec().key() != BankSpec(epochs=3).key()
     assert BankSpec().key() == BankSpec().key()
+
+
+def test_concurrent_first_loads_build_only_once(tiny_bank, monkeypatch, tmp_path):
+    import threading
+    import time
+
+    import vaecourse.bank as bank_module
+
+    builds = []
+
+    def slow_build(spec, **kwargs):
+        builds.append(spec)
+        time.sleep(0.5)  # long enough for the second caller to arrive while we hold the lock
+        return tiny_bank.payload
+
+    monkeypatch.setattr(bank_module, "build_payload", slow_build)
+    spec = BankSpec(dataset="digits", betas=tiny_bank.betas, latent_dims=tiny_bank.latent_dims, hidden=64, epochs=3, batch_size=64)
+    loaders = [threading.Thread(target=lambda: load_bank(spec, root=tmp_path, progress=False)) for _ in range(2)]
+    bank_module._LOADED.clear()
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    assert len(builds) == 1

@@ -7,10 +7,12 @@ shows is computed at build time, so moving a slider only redraws.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -127,18 +129,33 @@ def load_bank(
 ) -> ModelBank:
     """The bank for `spec`: from memory, else from the disk cache, else trained now (and saved)."""
     path = bank_path(spec, root)
-    if path in _LOADED:
-        return _LOADED[path]
-    if path.exists():
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    else:
-        payload = build_payload(spec, root=root, device=device, progress=progress)
+    if path not in _LOADED:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # atomic: a parallel kernel never reads half a file
-    _LOADED[path] = ModelBank(spec, payload, path)
+        with _build_lock(path):  # a second kernel waits for the first build instead of repeating it
+            if not path.exists():
+                payload = build_payload(spec, root=root, device=device, progress=progress)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                torch.save(payload, tmp)
+                os.replace(tmp, path)  # atomic: nobody reads half a file
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        _LOADED[path] = ModelBank(spec, payload, path)
     return _LOADED[path]
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on <path>.lock where the OS offers one (POSIX); a no-op elsewhere."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent first builds just both train
+        yield
+        return
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_payload(
