@@ -1,8 +1,9 @@
 """Fixtures for the browser tests: a JupyterLab server on localhost and headless Debian Chromium.
 
 Run with `bash .ci/browser.sh` (installs Chromium and Playwright) or, once they are installed,
-`.venv/bin/python -m pytest tests/browser -m browser`. Without Chromium or Playwright the tests
-skip, unless VAECOURSE_BROWSER_REQUIRED=1 (CI), where they fail.
+`.venv/bin/python -m pytest tests/browser -m browser`; without `-m browser` they are skipped, so
+`make test` stays fast. Without Chromium or Playwright they skip too, unless
+VAECOURSE_BROWSER_REQUIRED=1 (set by .ci/browser.sh), where they fail.
 """
 from __future__ import annotations
 
@@ -19,16 +20,25 @@ from typing import Callable, Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from labdriver import LabServer, NotebookPage, wait_for  # noqa: E402
+from .labdriver import LabServer, NotebookPage, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTIFACTS = REPO / "artifacts" / "browser"
-COLAB_PYTHON = Path(os.environ.get("VAECOURSE_COLAB_PYTHON", REPO / ".venv-colab" / "bin" / "python"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REQUIRED = os.environ.get("VAECOURSE_BROWSER_REQUIRED") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Minutes of browser work run only when asked for with `-m browser`, not in `make test`."""
+    markexpr = config.getoption("markexpr") or ""
+    if "browser" in markexpr and "not browser" not in markexpr:
+        return
+    skip = pytest.mark.skip(reason="browser test: run with `-m browser` (bash .ci/browser.sh)")
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(skip)
 
 
 def skip_or_fail(reason: str) -> None:
@@ -66,15 +76,6 @@ def isolated_env(base: Path) -> dict[str, str]:
     return env
 
 
-def add_colab_kernel(env: dict[str, str]) -> None:
-    """Kernel spec `vaecourse-colab`: ipykernel from the Colab-pinned venv (ipywidgets 7.7.1)."""
-    spec = Path(env["JUPYTER_DATA_DIR"]) / "kernels" / "vaecourse-colab"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [str(COLAB_PYTHON), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (Colab pins)", "language": "python"}))
-
-
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """JupyterLab without token on a free localhost port, serving a temporary copy of notebooks."""
@@ -85,8 +86,6 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         shutil.copytree(REPO / "notebooks", root / "lessons", dirs_exist_ok=True)
     shutil.copytree(FIXTURES, root / "fixtures", ignore=shutil.ignore_patterns("*.py"))
     env = isolated_env(base)
-    if COLAB_PYTHON.exists():
-        add_colab_kernel(env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -129,30 +128,16 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-def with_kernel(server: LabServer, relpath: str, kernel: str) -> str:
-    """Path of a copy of `relpath` whose metadata asks for `kernel` (the file itself if python3)."""
-    if kernel == "python3":
-        return relpath
-    if kernel == "vaecourse-colab" and not COLAB_PYTHON.exists():
-        skip_or_fail(f"no Colab-pinned venv at {COLAB_PYTHON} (build it: bash tests/colab/make_venv.sh)")
-    notebook = json.loads((server.root / relpath).read_text())
-    notebook["metadata"]["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    copy = server.root / kernel / relpath
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_text(json.dumps(notebook))
-    return f"{kernel}/{relpath}"
-
-
 @pytest.fixture
 def open_notebook(lab_server, browser, request) -> Iterator[Callable[..., NotebookPage]]:
-    """`open_notebook("fixtures/x.ipynb", kernel="python3")` → NotebookPage, opened and idle."""
+    """`open_notebook("fixtures/x.ipynb")` → NotebookPage, opened with its kernel idle."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     artifacts = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
 
-    def open_(relpath: str, kernel: str = "python3") -> NotebookPage:
+    def open_(relpath: str) -> NotebookPage:
         page = context.new_page()
         page.set_default_timeout(60_000)
-        notebook = NotebookPage(page, lab_server, with_kernel(lab_server, relpath, kernel), artifacts)
+        notebook = NotebookPage(page, lab_server, relpath, artifacts)
         notebook.open()
         return notebook
 

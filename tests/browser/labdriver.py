@@ -21,6 +21,7 @@ T = TypeVar("T")
 POLL_S = 0.25
 # ipywidgets 8 renders sliders with noUiSlider, ipywidgets 7 (Colab) with jQuery UI.
 HANDLE, TRACK = ".noUi-handle, .ui-slider-handle", ".noUi-target, .ui-slider"
+WIDGET_ERROR = ".jupyter-widgets-error-widget"  # ipywidgets' "Click to show javascript error" box
 CELL_XPATH = "contains(concat(' ', normalize-space(@class), ' '), ' jp-Cell ')"
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Exception)\b.*:", re.M)
 
@@ -86,20 +87,29 @@ class LabServer:
             self.api(f"/api/sessions/{session['id']}", method="DELETE")
 
 
-# The notebook model, read through the app object that `--LabApp.expose_app_in_browser` exposes.
+# The notebook model and its cell views, read through the app object that
+# `--LabApp.expose_app_in_browser` exposes. `unrendered` counts widget outputs that did not become
+# a working widget (ipywidgets' error box, or JupyterLab's fallback to the text repr).
 CELLS_JS = """(path) => {
   const panel = Array.from(window.jupyterapp.shell.widgets('main'))
       .find(w => w.context && w.context.path === path);
   if (!panel || !panel.context.isReady) return null;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  const cells = Array.from(panel.content.model.cells).map(c => ({
-    type: c.type, source: c.sharedModel.getSource(),
-    count: c.type === 'code' ? c.executionCount : null,
-    running: c.type === 'code' && c.executionState === 'running',
-    errors: c.type === 'code' ? c.outputs.toJSON().filter(o => o.output_type === 'error')
-                                 .map(o => o.ename + ': ' + o.evalue) : [] }));
+  const widgetMime = 'application/vnd.jupyter.widget-view+json';
+  const cells = panel.content.widgets.map(w => {
+    const c = w.model, code = c.type === 'code';
+    const outputs = code ? c.outputs.toJSON() : [];
+    const nodes = code ? Array.from(w.outputArea.node.querySelectorAll(
+        ':scope > .jp-OutputArea-child > .jp-OutputArea-output')) : [];
+    const unrendered = outputs.filter((o, i) => o.data && o.data[widgetMime] && !(nodes[i] &&
+        nodes[i].querySelector('.jupyter-widgets') && !nodes[i].querySelector(WIDGET_ERROR)));
+    return {type: c.type, source: c.sharedModel.getSource(),
+      count: code ? c.executionCount : null, running: code && c.executionState === 'running',
+      errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
+      unrendered: unrendered.length};
+  });
   return {kernel: kernel ? kernel.status : null, cells};
-}"""
+}""".replace("WIDGET_ERROR", repr(WIDGET_ERROR))
 
 IMAGES_READY_JS = """(el) => {
   const imgs = el.tagName === 'IMG' ? [el] : Array.from(el.querySelectorAll('img'));
@@ -148,10 +158,12 @@ class NotebookPage:
         return started and quiet and self.server.kernel_state(self.path) == "idle"
 
     def assert_no_errors(self) -> None:
-        """Fail if a cell has an error output, a traceback is on screen, or a cell never ran."""
+        """Fail on error outputs, tracebacks or broken widgets on screen, and cells that never ran."""
         cells = self.model()["cells"]
         problems = [f"cell {i}: {e}" for i, c in enumerate(cells) for e in c["errors"]]
         problems += [f"on screen: {t.strip().splitlines()[-1]}" for t in self.visible_tracebacks()]
+        problems += [f"cell {i}: {c['unrendered']} widget(s) did not render"
+                     for i, c in enumerate(cells) if c["unrendered"]]
         problems += [f"cell {i} was not executed" for i, c in enumerate(cells)
                      if c["type"] == "code" and c["source"].strip() and c["count"] is None]
         if problems:
