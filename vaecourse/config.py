@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 RECON_LOSS_TYPES = ("bce", "mse", "l1", "gaussian")
-REDUCTIONS = ("sum", "mean", "none")
+REDUCTIONS = ("sum", "mean", "none", "batchmean")  # see losses.reduce_loss
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 MODEL_KINDS = ("autoencoder", "vae", "conv_vae", "gaussian_vae")
 
@@ -56,6 +56,11 @@ class LossConfig:
             )
         if self.free_bits < 0:
             raise ValueError(f"free_bits must be >= 0 nats, got {self.free_bits}.")
+        if not isinstance(self.beta, BetaSchedule):
+            raise TypeError(
+                f"beta must be a BetaSchedule, got {self.beta!r}; for a fixed β write "
+                f"beta=BetaSchedule(beta_max={self.beta!r})."
+            )
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vaecourse.config import RECON_LOSS_TYPES, BetaSchedule
-
-REDUCTIONS = ("sum", "mean", "none", "batchmean")
+from vaecourse.config import RECON_LOSS_TYPES, REDUCTIONS, BetaSchedule
 
 # What each loss type leaves out of -log p(x|z), per element, to be a normalised density.
 NLL_CONSTANT_PER_ELEMENT = {
@@ -59,7 +57,7 @@ def _check_pair(recon_x: Tensor, x: Tensor) -> None:
 
 def _check_unit_interval(x: Tensor) -> None:
     lo, hi = float(x.min()), float(x.max())
-    if lo < 0.0 or hi > 1.0:
+    if not 0.0 <= lo <= hi <= 1.0:  # also catches NaN
         raise ValueError(
             f"BCE needs targets x in [0, 1] (a Bernoulli likelihood); got values in "
             f"[{lo:.3g}, {hi:.3g}]. Rescale the data (x / 255) or use loss_type='mse'."
@@ -196,14 +194,16 @@ def vae_loss(
         recon = recon + state_weight * vae_reconstruction_loss(recon_state, state, "mse", "none")
     kl_dims = kl_divergence_per_dim(mu, logvar)  # (B, D)
     _check_reduction(reduction)
-    if normalized or reduction == "mean":  # per data dimension and per latent dimension
+    per_dim = normalized or reduction == "mean"  # per data dimension and per latent dimension
+    if per_dim:
         recon, kl_dims = recon / x[0].numel(), kl_dims / mu.shape[1]
     batch_reduction = "batchmean" if reduction == "mean" else reduction
     recon = reduce_loss(recon, batch_reduction)
     kl_true = reduce_loss(kl_dims, batch_reduction)
     kl_objective = kl_true
-    if free_bits > 0:
-        kl_objective = _scale_batch(free_bits_kl(kl_dims, free_bits), x.shape[0], reduction)
+    if free_bits > 0:  # λ is nats per latent dim, so it is scaled like kl_dims
+        floor = free_bits / mu.shape[1] if per_dim else free_bits
+        kl_objective = _scale_batch(free_bits_kl(kl_dims, floor), x.shape[0], reduction)
     return recon + beta * kl_objective, recon, kl_true
 
 

@@ -142,6 +142,11 @@ class ConvVAE(_GaussianEncoderVAE):
         hidden_dims: tuple[int, ...] = (32, 64, 256),
     ) -> None:
         super().__init__()
+        if len(input_shape) != 3 or len(hidden_dims) != 3:
+            raise ValueError(
+                f"ConvVAE needs input_shape (C, H, W) and hidden_dims (conv1, conv2, fc); "
+                f"got {input_shape} and {hidden_dims}."
+            )
         c, h, w = input_shape
         if h % 4 or w % 4:
             raise ValueError(f"ConvVAE needs H and W divisible by 4, got {input_shape}.")
