@@ -6,8 +6,10 @@ then averaged over the batch): the pytorch/examples convention divided by the ba
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -101,48 +103,90 @@ def fit(
 
     The data is moved to the device once and batched by indexing (no DataLoader).
     Reproducible: the same initial weights and config.seed give the same result.
+    config.num_threads applies during fit only; the previous thread count is restored.
     """
     if loss.recon_loss_type == "bce":
         _check_unit_interval(x_train)
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    device = pick_device(config.device)
-    generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    model.to(device).train()
-    x_train = x_train.to(device, torch.float32)
-    optimizer = _make_optimizer(model, config.lr, device)
-    n = x_train.shape[0]
-    steps = math.ceil(n / config.batch_size)
-    history, step = History(n_train=n), 0
-    bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=False)
-    for _ in range(config.epochs):
-        start = time.perf_counter()
-        stats = torch.zeros(steps, 3, device=device)  # (steps, [total, recon, kl])
-        kl_dims_sum, betas = 0.0, []
-        order = torch.randperm(n, generator=generator).to(device)
-        for i in range(steps):
-            xb = x_train[order[i * config.batch_size:(i + 1) * config.batch_size]]
-            if config.binarize:
-                xb = torch.bernoulli(xb)
-            beta = beta_at(loss.beta, step)
-            total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            stats[i] = torch.stack((total, recon, kl)).detach()
-            kl_dims_sum = kl_dims_sum + kl_dims.detach()
-            betas.append(beta)
-            step += 1
-            bar.update(1)
-        _record_epoch(history, stats, kl_dims_sum / steps, betas, time.perf_counter() - start)
-        if x_val is not None:
-            history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
-            model.train()
-        bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
-    bar.close()
+    with _torch_threads(config.num_threads):
+        device = pick_device(config.device)
+        generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        model.to(device).train()
+        x_train = x_train.to(device, torch.float32)
+        optimizer = _make_optimizer(model, config.lr, device)
+        history = History(n_train=x_train.shape[0])
+        steps = math.ceil(x_train.shape[0] / config.batch_size)
+        bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=False)
+        for epoch in range(config.epochs):
+            order = torch.randperm(x_train.shape[0], generator=generator).to(device)
+            _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar)
+            if x_val is not None:
+                history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
+                model.train()
+            bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
+        bar.close()
     model.eval()
     return history
+
+
+def _train_epoch(
+    model: nn.Module, x_train: Tensor, order: Tensor, optimizer: torch.optim.Optimizer,
+    config: TrainConfig, loss: LossConfig, history: History, first_step: int, bar,
+) -> None:
+    """One pass over x_train (N, C, H, W) in the order `order` (N,); appends to `history`.
+
+    Per-step numbers stay on the device until the epoch ends: no host sync inside the loop.
+    """
+    start = time.perf_counter()
+    steps = math.ceil(x_train.shape[0] / config.batch_size)
+    stats = torch.zeros(steps, 3, device=x_train.device)  # (steps, [total, recon, kl])
+    kl_dims_sum, betas = 0.0, []
+    for i, batch in enumerate(order.split(config.batch_size)):
+        xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
+        if config.binarize:
+            xb = torch.bernoulli(xb)
+        step = first_step + i
+        if config.lr_schedule != "constant":
+            _set_lr(optimizer, lr_at(config, step, config.epochs * steps))
+        beta = beta_at(loss.beta, step)
+        total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        stats[i] = torch.stack((total, recon, kl)).detach()
+        kl_dims_sum = kl_dims_sum + kl_dims.detach()
+        betas.append(beta)
+        bar.update(1)
+    stats = stats.cpu()  # waits for the device, so the epoch's seconds are complete
+    _record_epoch(history, stats, kl_dims_sum / steps, betas, time.perf_counter() - start)
+
+
+def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate at optimisation step `step` (0-based) of a run of `total_steps` steps.
+
+    constant: config.lr; cosine: config.lr · ½(1 + cos(π · step / total_steps)), from lr to ~0.
+    """
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+    return config.lr
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+@contextlib.contextmanager
+def _torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Use `num_threads` torch CPU threads inside the block (None: leave as is), then restore."""
+    before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def _record_epoch(history: History, stats: Tensor, kl_dims: Tensor, betas: list[float], seconds: float) -> None:
@@ -159,6 +203,14 @@ def _record_epoch(history: History, stats: Tensor, kl_dims: Tensor, betas: list[
     history.epoch_seconds.append(seconds)
 
 
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed an evaluation's noise without disturbing the caller's random stream."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -172,6 +224,9 @@ def evaluate(
 ) -> dict:
     """Negative ELBO (β = 1) in nats per image, its recon and KL parts, KL per dimension, active units.
 
+    recon is the full -log p(x|z): for mse and l1 it includes the constant that makes the loss a
+    normalised density (see losses.NLL_CONSTANT_PER_ELEMENT), so it is comparable across losses.
+
     One z sample per image (a sample, not the mean: that is what the ELBO is).
     Active units: latent dims whose posterior mean varies over the data, Var_x(mu_j) > threshold.
     binarize: evaluate on one fixed Bernoulli sample of x (seeded), as for binarised MNIST.
@@ -179,8 +234,23 @@ def evaluate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    with _seeded(seed, device):
+        sums, kl_dims, mus = _evaluation_sums(model, x, loss, batch_size, binarize, seed)
+    model.train(was_training)
+    n = x.shape[0]
+    sums[0] += NLL_CONSTANT_PER_ELEMENT[loss.recon_loss_type] * x[0].numel() * n  # a proper -log p(x|z)
+    result = {"neg_elbo": float(sums.sum()) / n, "recon": float(sums[0]) / n, "kl": float(sums[1]) / n}
+    if mus:
+        variance = torch.cat(mus).var(dim=0)
+        result["kl_per_dim"] = (kl_dims / n).tolist()
+        result["active_units"] = int((variance > active_threshold).sum())
+    return result
+
+
+def _evaluation_sums(model: nn.Module, x: Tensor, loss: LossConfig, batch_size: int, binarize: bool, seed: int):
+    """Summed recon and KL over x (float64 (2,)), summed KL per dim, and the posterior means."""
+    device = next(model.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    torch.manual_seed(seed)
     sums, kl_dims, mus = torch.zeros(2, dtype=torch.float64), 0.0, []
     for xb in x.split(batch_size):
         xb = (torch.bernoulli(xb, generator=gen) if binarize else xb).to(device, torch.float32)
@@ -196,14 +266,7 @@ def evaluate(
         sums[1] += dims.sum().item()
         kl_dims = kl_dims + dims.sum(0).double().cpu()
         mus.append(mu.cpu())
-    model.train(was_training)
-    n = x.shape[0]
-    result = {"neg_elbo": float(sums.sum()) / n, "recon": float(sums[0]) / n, "kl": float(sums[1]) / n}
-    if mus:
-        variance = torch.cat(mus).var(dim=0)
-        result["kl_per_dim"] = (kl_dims / n).tolist()
-        result["active_units"] = int((variance > active_threshold).sum())
-    return result
+    return sums, kl_dims, mus
 
 
 @torch.no_grad()
@@ -217,24 +280,29 @@ def importance_weighted_nll(
     """
     if not is_vae(model):
         raise ValueError("importance_weighted_nll needs a VAE (an encoder that returns mu, logvar).")
+    was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    torch.manual_seed(seed)
-    const = NLL_CONSTANT_PER_ELEMENT[loss_type] * x[0].numel()
-    logvar_x = getattr(model, "logvar_x", None)
-    total = 0.0
-    for xb in x.split(batch_size):
-        xb = xb.to(device, torch.float32)  # (b, C, H, W)
-        mu, logvar = model.encode(xb)  # (b, D)
-        std = torch.exp(0.5 * logvar)
-        eps = torch.randn(k, *mu.shape, device=device)  # (k, b, D)
-        z = mu + std * eps
-        log_q = (-0.5 * (eps.pow(2) + logvar + math.log(2 * math.pi))).sum(-1)  # (k, b)
-        log_prior = (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(-1)  # (k, b)
-        logits = model.decode_logits(z.flatten(0, 1))  # (k·b, C, H, W)
-        target = xb.expand(k, *xb.shape).flatten(0, 1)
-        nll = elementwise_recon_nll(logits, target, loss_type, logits=True, logvar_x=logvar_x)
-        log_px_z = -(nll.flatten(1).sum(1).view(k, -1) + const)  # (k, b)
-        log_w = log_px_z + log_prior - log_q
-        total += (math.log(k) - torch.logsumexp(log_w, dim=0)).sum().item()
+    with _seeded(seed, device):
+        total = sum(_iw_nll_sum(model, xb.to(device, torch.float32), k, loss_type) for xb in x.split(batch_size))
+    model.train(was_training)
     return total / x.shape[0]
+
+
+def _iw_nll_sum(model: nn.Module, xb: Tensor, k: int, loss_type: str) -> float:
+    """Σ_b -log p̂(x_b) with k importance samples for one batch xb (b, C, H, W)."""
+    device = xb.device
+    const = NLL_CONSTANT_PER_ELEMENT[loss_type] * xb[0].numel()
+    logvar_x = getattr(model, "logvar_x", None)
+    mu, logvar = model.encode(xb)  # (b, D)
+    std = torch.exp(0.5 * logvar)
+    eps = torch.randn(k, *mu.shape, device=device)  # (k, b, D)
+    z = mu + std * eps
+    log_q = (-0.5 * (eps.pow(2) + logvar + math.log(2 * math.pi))).sum(-1)  # (k, b)
+    log_prior = (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(-1)  # (k, b)
+    logits = model.decode_logits(z.flatten(0, 1))  # (k·b, C, H, W)
+    target = xb.expand(k, *xb.shape).flatten(0, 1)
+    nll = elementwise_recon_nll(logits, target, loss_type, logits=True, logvar_x=logvar_x)
+    log_px_z = -(nll.flatten(1).sum(1).view(k, -1) + const)  # (k, b)
+    log_w = log_px_z + log_prior - log_q
+    return (math.log(k) - torch.logsumexp(log_w, dim=0)).sum().item()
