@@ -54,5 +54,5 @@ endif
 	-$(PY) -m vaecourse.data
 
 # Add one line per suite (e.g. the notebooks under nbval); each must collect tests.
-test: data
+test: setup data
 	$(call run_pytest,tests/)
