@@ -1,0 +1,269 @@
+"""Figures of the latent space: scatter, manifold, interpolation, traversal, rate–distortion, bottleneck.
+
+Same contract as `vaecourse.plotting` (whose module docstring says how to display them): inputs are
+tensors or arrays, every function returns a `CourseFigure`, nothing is shown or saved here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from threadpoolctl import threadpool_limits
+from torch import Tensor
+
+from vaecourse.plotting import (
+    LOSS_UNITS,
+    Array,
+    Names,
+    cell_centres,
+    class_names_for,
+    grid_pixels,
+    image_row,
+    new_figure,
+    show_pixels,
+    to_images,
+    to_numpy,
+)
+
+PROJECTIONS = ("auto", "direct", "pca", "tsne")
+TAB10 = colormaps["tab10"].colors  # class c gets TAB10[c % 10] in every figure
+
+
+def _subsample(n: int, max_points: int, seed: int) -> np.ndarray:
+    """Indices of at most max_points of n items, random but seeded, in their original order."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def project_2d(z: np.ndarray, method: str, seed: int = 0) -> tuple[np.ndarray, tuple[str, str], str]:
+    """z (N, D) -> (points (N, 2), axis labels, projection name) by "direct", "pca" or "tsne"."""
+    if method == "direct":
+        return z[:, :2], ("$z_1$", "$z_2$"), "Direct plot"
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed)
+        points = pca.fit_transform(z)
+        share = 100 * pca.explained_variance_ratio_
+        return points, (f"PC 1 ({share[0]:.0f}% of variance)", f"PC 2 ({share[1]:.0f}%)"), "PCA"
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, (len(z) - 1) / 3)  # t-SNE needs perplexity < N
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
+    # One OpenMP thread: on a busy 2-core machine two threads spin-wait and run ~10x slower.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return tsne.fit_transform(z), ("t-SNE 1", "t-SNE 2"), "t-SNE"
+
+
+def _scatter_by_class(ax: Axes, points: np.ndarray, labels: np.ndarray, class_names: Names) -> None:
+    """points (N, 2) coloured by labels (N,): tab10 and a legend up to 10 classes, else a colorbar."""
+    classes = np.unique(labels)
+    if len(classes) > 10:
+        cloud = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", s=6, alpha=0.6)
+        ax.figure.colorbar(cloud, ax=ax, label="label")
+        return
+    ax.scatter(points[:, 0], points[:, 1], c=[TAB10[c % 10] for c in labels], s=6, alpha=0.6)
+    names = class_names_for(classes, class_names)
+    handles = [Line2D([], [], ls="", marker="o", color=TAB10[c % 10], label=name) for c, name in zip(classes, names)]
+    ax.legend(handles=handles, title="class", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
+def _check_latents(z: Array, labels: Array, method: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """z (N, D) float32, labels (N,) int and the projection method ("auto" resolved)."""
+    z, labels = to_numpy(z, "z", ndim=2).astype(np.float32), to_numpy(labels, "labels", ndim=1).astype(int)
+    if len(z) != len(labels):
+        raise ValueError(f"z has {len(z)} rows but labels has {len(labels)} values.")
+    if method not in PROJECTIONS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {PROJECTIONS}.")
+    d = z.shape[1]
+    method = ("direct" if d == 2 else "tsne") if method == "auto" else method
+    if (method == "direct" and d != 2) or d < 2:
+        raise ValueError(f"method={method!r} needs D = 2 (pca and tsne: D >= 2); z has D = {d}.")
+    return z, labels, method
+
+
+def latent_scatter(
+    z: Array,
+    labels: Array,
+    method: str = "auto",
+    class_names: Names = None,
+    max_points: int = 2000,
+    seed: int = 0,
+) -> Figure:
+    """z (N, D) coloured by labels (N,): drawn directly if D = 2, else by PCA or t-SNE ("auto": t-SNE).
+
+    At most max_points random points (seeded) are drawn: t-SNE costs ~10 s of CPU for 2000, ~30 s for 5000.
+    """
+    z, labels, method = _check_latents(z, labels, method)
+    keep = _subsample(len(z), max_points, seed)
+    points, axis_labels, name = project_2d(z[keep], method, seed)
+    fig, axes = new_figure(figsize=(8, 6.5))
+    ax = axes[0, 0]
+    _scatter_by_class(ax, points, labels[keep], class_names)
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1])
+    ax.set_title(f"{name} of the {z.shape[1]}-D latent space ({len(keep)} points)")
+    if method == "tsne":  # t-SNE coordinates have no units; only neighbourhoods mean something
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def manifold_values(n: int = 20, z_range: float = 2.0, use_normal_quantiles: bool = True) -> Tensor:
+    """n grid values in [-z_range, z_range]: evenly spaced, or at evenly spaced N(0, 1) quantiles."""
+    if not use_normal_quantiles:
+        return torch.linspace(-z_range, z_range, n)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    p = normal.cdf(torch.tensor(-z_range))
+    return normal.icdf(torch.linspace(float(p), float(1 - p), n))
+
+
+def _label_cells(ax: Axes, values: Sequence[float], cell: int, axis: str) -> None:
+    """Ticks at the centre of each image cell (no padding), labelled with values, about 10 of them."""
+    every = max(1, len(values) // 10)
+    labels = [f"{v:.1f}" if i % every == 0 else "" for i, v in enumerate(values)]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(cell_centres(len(values), cell, padding=0), labels)
+
+
+def latent_manifold(
+    decode_fn: Callable[[Tensor], Tensor],
+    n: int = 20,
+    z_range: float = 2.0,
+    use_normal_quantiles: bool = True,
+) -> Figure:
+    """Decode an n×n grid of z = (z₁, z₂) and tile it; decode_fn maps z (M, 2) to (M, C, H, W) in [0, 1]."""
+    values = manifold_values(n, z_range, use_normal_quantiles)  # (n,)
+    z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")  # top row = largest z₂
+    with torch.no_grad():
+        images = to_images(decode_fn(torch.stack((z1.flatten(), z2.flatten()), dim=1)), "decode_fn(z)")
+    if images.shape[0] != n * n:
+        raise ValueError(f"decode_fn returned {images.shape[0]} images for {n * n} latent points.")
+    fig, axes = new_figure(figsize=(8.5, 8.5))
+    ax = axes[0, 0]
+    show_pixels(ax, grid_pixels(images, nrow=n, padding=0))
+    _label_cells(ax, values.tolist(), images.shape[3], "x")
+    _label_cells(ax, values.flip(0).tolist(), images.shape[2], "y")
+    spacing = "N(0, 1) quantiles" if use_normal_quantiles else "evenly spaced"
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=f"Decoded {n}×{n} grid of z ({spacing})")
+    return fig
+
+
+def interpolation_strip(images: Array, alphas: Array | None = None) -> Figure:
+    """Images (K, C, H, W) decoded along z = (1 − α)·z_start + α·z_end, each labelled by its α (K,)."""
+    x = to_images(images)
+    alphas = np.linspace(0, 1, x.shape[0]) if alphas is None else to_numpy(alphas, "alphas", ndim=1)
+    if len(alphas) != x.shape[0]:
+        raise ValueError(f"Got {len(alphas)} alphas for {x.shape[0]} images.")
+    title = "Decoding along a straight line in latent space"
+    return image_row(x, [f"{a:.2g}" for a in alphas], title=title, xlabel="α  (0 = start, 1 = end)")
+
+
+def latent_traversal(images: Array, values: Array, n_dims: int, dims: Sequence[int] | None = None) -> Figure:
+    """Images (n_dims·V, C, H, W), row-major: row = latent dimension (named by dims), column = value (V,)."""
+    x, values = to_images(images), to_numpy(values, "values", ndim=1)
+    if x.shape[0] != n_dims * len(values):
+        raise ValueError(f"Expected n_dims × len(values) = {n_dims * len(values)} images; got {x.shape[0]}.")
+    dims = list(range(n_dims)) if dims is None else list(dims)
+    if len(dims) != n_dims:
+        raise ValueError(f"dims names {len(dims)} dimensions but n_dims = {n_dims}.")
+    fig, axes = new_figure(figsize=(min(11.0, 0.8 * len(values) + 1.5), 0.8 * n_dims + 1.2))
+    ax = axes[0, 0]
+    show_pixels(ax, grid_pixels(x, nrow=len(values)))
+    ax.set_xticks(cell_centres(len(values), x.shape[3]), [f"{v:.2g}" for v in values])
+    ax.set_yticks(cell_centres(n_dims, x.shape[2]), [f"$z_{{{d}}}$" for d in dims])
+    ax.tick_params(length=0)
+    ax.set_frame_on(False)
+    ax.set(xlabel="value of one latent dimension (the others fixed)", ylabel="latent dimension")
+    ax.set_title("Latent traversal")
+    return fig
+
+
+def _ring(ax: Axes, x: float, y: float, label: str) -> None:
+    """A red ring around one point, to highlight it."""
+    ax.scatter([x], [y], s=250, facecolors="none", edgecolors="red", linewidths=2.5, zorder=3, label=label)
+
+
+def _rate_distortion_pair(value: tuple[float, float] | Mapping[str, float]) -> tuple[float, float]:
+    """(rate, distortion) from a (kl, recon) pair or an `evaluate` dict with "kl" and "recon"."""
+    if isinstance(value, Mapping):
+        return float(value["kl"]), float(value["recon"])
+    rate, distortion = value
+    return float(rate), float(distortion)
+
+
+def rate_distortion(
+    points: Mapping[float, tuple[float, float] | Mapping[str, float]], highlight: float | None = None
+) -> Figure:
+    """Rate (KL) against distortion (recon) in nats per image, one point per β: {β: (kl, recon)}."""
+    if not points:
+        raise ValueError("points is empty; pass {beta: (kl, recon)} for at least one β.")
+    if highlight is not None and highlight not in points:
+        raise ValueError(f"highlight={highlight!r} is not one of the β values {sorted(points)}.")
+    betas = sorted(points, key=lambda b: _rate_distortion_pair(points[b])[0])
+    rate, distortion = np.array([_rate_distortion_pair(points[b]) for b in betas]).T  # (K,), (K,)
+    fig, axes = new_figure(figsize=(7.5, 5.5))
+    ax = axes[0, 0]
+    ax.plot(rate, distortion, "o-", color="tab:blue", ms=6, label="trained models")
+    for b, r, d in zip(betas, rate, distortion):
+        ax.annotate(f"β={b:g}", (r, d), textcoords="offset points", xytext=(6, 6), fontsize=10)
+    best = np.argmin(rate + distortion)  # -ELBO = R + D: the β = 1 objective
+    ax.axline((rate[best], distortion[best]), slope=-1, color="grey", ls="--", lw=1, label="lowest R + D (ELBO)")
+    if highlight is not None:
+        _ring(ax, *_rate_distortion_pair(points[highlight]), label=f"β = {highlight:g}")
+    ax.set(xlabel="rate: KL (nats per image)", ylabel=f"distortion: recon ({LOSS_UNITS})")
+    ax.set_title("Rate–distortion trade-off across β")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def kl_per_dim_bar(kl_per_dim: Array, threshold: float = 0.01) -> Figure:
+    """KL per latent dimension (D,), or (N, D) averaged over N, in nats; dims above threshold are active."""
+    kl = to_numpy(kl_per_dim, "kl_per_dim")
+    if kl.ndim not in (1, 2):
+        raise ValueError(f"kl_per_dim must be (D,) or (N, D); got shape {kl.shape}.")
+    kl = kl.mean(axis=0) if kl.ndim == 2 else kl  # (D,), in dimension order: the index matters
+    active = kl > threshold
+    fig, axes = new_figure(figsize=(max(6.0, min(12.0, 0.3 * len(kl) + 2)), 4.5))
+    ax = axes[0, 0]
+    ax.bar(np.arange(len(kl)), kl, color=np.where(active, "tab:blue", "lightgrey"), edgecolor="black", lw=0.5)
+    ax.axhline(threshold, color="red", ls="--", lw=1, label=f"threshold {threshold:g} nats")
+    ax.legend(handles=[
+        *ax.get_legend_handles_labels()[0],
+        Line2D([], [], color="tab:blue", lw=6, label="active"),
+        Line2D([], [], color="lightgrey", lw=6, label="inactive (collapsed)"),
+    ])
+    ax.set_xticks(np.arange(0, len(kl), max(1, len(kl) // 25)))
+    ax.set(xlabel="latent dimension", ylabel="KL (nats per image)")
+    ax.set_title(f"KL per dimension: {active.sum()} of {len(kl)} active")
+    return fig
+
+
+def error_vs_latent_dim(
+    dims: Sequence[int], errors: Array, elbow: int | None = None, ylabel: str = "test MSE per pixel"
+) -> Figure:
+    """The seed's find_optimal_latent_dim curve: errors (K,) against latent sizes dims (K,), log₂ x axis."""
+    dims, errors = to_numpy(dims, "dims", ndim=1), to_numpy(errors, "errors", ndim=1)
+    if len(dims) != len(errors):
+        raise ValueError(f"dims has {len(dims)} values but errors has {len(errors)}.")
+    if elbow is not None and elbow not in dims:
+        raise ValueError(f"elbow={elbow} is not one of dims {dims.tolist()}.")
+    fig, axes = new_figure(figsize=(7.5, 4.5))
+    ax = axes[0, 0]
+    ax.plot(dims, errors, "o-", ms=6)
+    if elbow is not None:
+        _ring(ax, elbow, errors[list(dims).index(elbow)], label=f"elbow: {elbow}")
+        ax.legend()
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(dims, [str(int(d)) for d in dims])
+    ax.minorticks_off()
+    ax.set(xlabel="latent dimension k (log scale)", ylabel=ylabel)
+    ax.set_title("The bottleneck: reconstruction error vs latent size")
+    ax.grid(alpha=0.3)
+    return fig
