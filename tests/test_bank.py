@@ -13,7 +13,7 @@ def test_bank_holds_every_member_with_consistent_metrics(tiny_bank):
         assert e.kl_per_dim.shape == (d,)
         assert e.neg_elbo == pytest.approx(e.recon_nats + e.kl, rel=1e-6)
         assert e.kl_per_dim.sum().item() == pytest.approx(e.kl, rel=1e-4)
-        assert 0 <= e.active_units <= d
+        assert e.mu_var.shape == (d,) and e.active_units == int((e.mu_var > 0.01).sum())
 
 
 def test_show_images_are_one_per_class(tiny_bank):

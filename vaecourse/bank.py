@@ -25,7 +25,8 @@ from vaecourse.losses import kl_divergence_per_dim
 from vaecourse.models import VAE
 from vaecourse.train import pick_device
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_j]) exceeds this
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class BankEntry:
     recon_nats: float  # distortion: summed BCE per image
     kl: float  # rate: KL(q(z|x) || p(z)) per image
     kl_per_dim: Tensor  # (latent_dim,)
-    active_units: int
+    mu_var: Tensor  # (latent_dim,): Var over test images of the posterior mean, per dimension
+    active_units: int  # dimensions with mu_var > 0.01 (Burda et al.'s definition)
 
 
 class ModelBank:
@@ -100,7 +102,7 @@ class ModelBank:
         return BankEntry(
             beta, latent_dim, p["recon"][i], p["samples"][i], float(m["neg_elbo"][i]),
             float(m["recon"][i]), float(m["kl"][i]), m["kl_per_dim"][i, :latent_dim],
-            int(m["active_units"][i]),
+            m["mu_var"][i, :latent_dim], int((m["mu_var"][i, :latent_dim] > ACTIVE_THRESHOLD).sum()),
         )
 
     def model(self, beta: float, latent_dim: int) -> VAE:
@@ -202,7 +204,7 @@ def _precompute(stacked: StackedVAE, x_test: Tensor, labels: Tensor, betas: Tens
 
 @torch.no_grad()
 def _test_metrics(stacked: StackedVAE, x_test: Tensor, betas: Tensor, seed: int, batch: int = 500) -> dict:
-    """Per member: neg. ELBO, recon, KL (nats per image), KL per dim, active units (Var_x mu > 0.01)."""
+    """Per member: neg. ELBO, recon, KL (nats per image), KL per dim, Var over x of mu per dim."""
     torch.manual_seed(seed)
     dev, n = stacked.mask.device, x_test.shape[0]
     sums = torch.zeros(3, len(betas), dtype=torch.float64)
@@ -219,5 +221,5 @@ def _test_metrics(stacked: StackedVAE, x_test: Tensor, betas: Tensor, seed: int,
     variance = (mu_sq - mu_sum.pow(2) / n) / (n - 1)
     return {
         "neg_elbo": sums[0] / n, "recon": sums[1] / n, "kl": sums[2] / n,
-        "kl_per_dim": (kl_dims / n).float(), "active_units": (variance > 0.01).sum(1),
+        "kl_per_dim": (kl_dims / n).float(), "mu_var": variance.float(),
     }
