@@ -39,6 +39,12 @@ def test_harness_passes_sliders_that_redraw(open_notebook):
     assert moved == {"beta": 1, "latent": 1}
 
 
+def test_course_explorers_redraw_in_the_browser(open_notebook):
+    notebook = open_notebook("fixtures/course_widgets.ipynb")
+    moved = learner_session(notebook, ("beta", "latent"), RUN_TIMEOUT_S, REDRAW_TIMEOUT_S)
+    assert moved == {"beta": 1, "latent": 1}
+
+
 def test_harness_fails_on_slider_that_does_not_redraw(open_notebook):
     notebook = open_notebook("fixtures/slider_frozen.ipynb")
     with pytest.raises(NoRedraw, match="beta view to show a new picture"):
