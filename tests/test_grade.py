@@ -1,0 +1,193 @@
+"""vaecourse.grade: every submission of the corpus gets a row, the right points and an honest status.
+
+The corpus (tests/grading_corpus/, rebuilt by build_corpus.py) derives from exercises/02_vae_objective.
+The kernel-free cases run always; grading the notebooks starts ~15 kernels and is marked slow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from vaecourse import grade
+from vaecourse.checks import REGISTRY, exercises_for
+from vaecourse.grading.execute import Limits
+from vaecourse.grading.report import Row, feedback_names, feedback_text, write_csv
+from vaecourse.grading.submission import NotANotebook, check_cell_name, detect_assignment, prepare, read_submission
+
+CORPUS = Path(__file__).parent / "grading_corpus"
+ASSIGNMENT = "02_vae_objective"
+EXTRA = CORPUS / "instructor_checks.py"
+COLUMNS = ["kl_divergence", "vae_loss", "beta_annealing", "free_bits", "kl_matches_torch"]
+ALL = [2, 2, 1, 2, 1]
+NONE = [0, 0, 0, 0, 0]
+# submission: (points per column, status codes, text the status must contain)
+EXPECTED = {
+    "perfect": (ALL, set(), "ok"),
+    "untouched": (NONE, set(), "ok"),
+    "partial": ([2, 0, 1, 0, 1], set(), "ok"),
+    "syntax_error": ([2, 0, 1, 2, 1], {"syntax_error", "missing_functions"}, "SyntaxError: expected ':' (line 1)"),
+    "exception": ([2, 2, 1, 0, 1], {"cell_error"}, "ZeroDivisionError"),
+    "infinite_loop": (ALL, {"cell_timeout"}, "cell_timeout: cell 6"),
+    "hanging_function": ([2, 2, 0, 2, 1], {"check_timeout"}, "check_timeout: beta_annealing"),
+    "wedged": (ALL, {"cell_timeout"}, "ignored the interrupt and was skipped"),
+    "kernel_crash": (ALL, {"kernel_died"}, "kernel_died: cell 10"),
+    "huge_output": (ALL, {"output_truncated"}, "output_truncated: cell 10"),
+    "deleted_cells": ([2, 2, 1, 0, 1], {"missing_functions"}, "missing_functions: free_bits_kl"),
+    "reordered_cells": (ALL, set(), "ok"),
+    "edited_check": (NONE, {"modified_check_cell"}, "modified_check_cell: cell 6"),
+    "not_a_notebook": (NONE, {"not_a_notebook"}, "not_a_notebook"),
+    "truncated_json": (NONE, {"not_a_notebook"}, "not_a_notebook"),
+    "empty": (NONE, {"empty_file"}, "empty_file"),
+}
+NO_KERNEL = ["not_a_notebook", "truncated_json", "empty"]
+LIMITS = Limits(cell_timeout=20, notebook_timeout=120, check_timeout=20, max_output_bytes=100_000, interrupt_grace=5)
+
+
+def _codes(status: str) -> set[str]:
+    return set() if status == "ok" else {part.split(":")[0] for part in status.split("; ")}
+
+
+def _grade(names: list[str], tmp_path: Path, jobs: int = 2) -> dict[str, dict]:
+    """Grade corpus files through the CLI's code path; {name: CSV row as a dict}."""
+    paths = [str(CORPUS / f"{n}.ipynb") for n in names]
+    config = grade.GradeConfig(ASSIGNMENT, jobs, LIMITS, (str(EXTRA),), threads_per_job=1)
+    assignment, exercises, rows = grade.grade(paths, config)
+    write_csv(tmp_path / "grades.csv", rows, exercises)
+    grade.write_feedback(tmp_path / "feedback", rows, exercises, assignment)
+    with (tmp_path / "grades.csv").open(newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    return {Path(r["submission"]).stem: r for r in table}
+
+
+def _assert_row(name: str, row: dict) -> None:
+    points, codes, text = EXPECTED[name]
+    assert [float(row[c]) for c in COLUMNS] == points, (name, row)
+    assert float(row["total"]) == sum(points) and float(row["max_total"]) == 8
+    assert _codes(row["status"]) == codes, (name, row["status"])
+    assert text in row["status"], (name, row["status"])
+
+
+@pytest.fixture(autouse=True)
+def _forget_extra_checks():
+    yield
+    REGISTRY.pop("kl_matches_torch", None)
+
+
+def test_corpus_covers_every_case():
+    assert {p.stem for p in CORPUS.glob("*.ipynb")} == set(EXPECTED)
+
+
+def test_files_that_are_not_notebooks_get_a_row_each(tmp_path):
+    table = _grade(NO_KERNEL, tmp_path, jobs=1)
+    assert list(table["empty"]) == ["submission", *COLUMNS, "total", "max_total", "status"]
+    for name in NO_KERNEL:
+        _assert_row(name, table[name])
+    feedback = (tmp_path / "feedback" / f"{(CORPUS / 'empty.ipynb').as_posix().lstrip('/').replace('/', '__')}.md")
+    assert "The file is empty." in feedback.read_text()
+
+
+@pytest.mark.slow
+def test_corpus(tmp_path):
+    """~15 kernels with --jobs 2: about 1.5 min on an idle 2-core machine, several under load."""
+    table = _grade([n for n in EXPECTED if n not in NO_KERNEL], tmp_path)
+    for name, row in table.items():
+        _assert_row(name, row)
+    feedback = {p.name.split("__")[-1]: p.read_text() for p in (tmp_path / "feedback").iterdir()}
+    assert "a hidden β" in feedback["partial.ipynb.md"]  # the check's hint reaches the student
+    assert "A check cell was edited" in feedback["edited_check.ipynb.md"]
+    assert "⏳ free_bits: `free_bits_kl` is not defined" in feedback["deleted_cells.ipynb.md"]
+
+
+def test_cli_writes_csv_and_feedback(tmp_path, capsys):
+    out, fb = tmp_path / "g.csv", tmp_path / "fb"
+    code = grade.main([str(CORPUS / "empty.ipynb"), str(CORPUS / "not_a_notebook.ipynb"), "--out", str(out),
+                       "--feedback-dir", str(fb), "--assignment", ASSIGNMENT])
+    assert code == 0
+    rows = list(csv.reader(out.open(encoding="utf-8")))
+    assert rows[0] == ["submission", *COLUMNS[:4], "total", "max_total", "status"]
+    assert [r[-1] for r in rows[1:]] == ["empty_file: the file is empty",
+                                         "not_a_notebook: not a Jupyter notebook (UnicodeDecodeError)"]
+    assert len(list(fb.iterdir())) == 2
+    assert "Graded 2 submissions" in capsys.readouterr().err
+
+
+def test_cli_needs_an_assignment_it_can_recognise(tmp_path, capsys):
+    assert grade.main([str(CORPUS / "empty.ipynb"), "--out", str(tmp_path / "g.csv")]) == 2
+    assert "pass --assignment" in capsys.readouterr().err
+    assert not (tmp_path / "g.csv").exists()
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"", "empty_file"), (b"  \n", "empty_file"), (b"\xff\xfe\x00", "not_a_notebook"),
+    (b'{"cells": [', "not_a_notebook"), (b'{"a": 1}', "not_a_notebook"), (b"[1, 2]", "not_a_notebook"),
+])
+def test_read_submission_rejects(tmp_path, content, code):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(NotANotebook) as info:
+        read_submission(path)
+    assert info.value.event.code == code
+
+
+def test_read_submission_missing_file(tmp_path):
+    with pytest.raises(NotANotebook, match="cannot read"):
+        read_submission(tmp_path / "nope.ipynb")
+
+
+def test_detect_assignment(tmp_path):
+    assignments = ("01_reconstruction_losses", ASSIGNMENT)
+    tagged = read_submission(CORPUS / "perfect.ipynb")
+    assert detect_assignment(tagged, Path("x.ipynb"), assignments) == ASSIGNMENT
+    plain = new_notebook(cells=[new_code_cell("def bce_loss(x_hat, x, reduction='sum'):\n    pass")])
+    assert detect_assignment(plain, Path("x.ipynb"), assignments) == "01_reconstruction_losses"
+    assert detect_assignment(plain, Path(f"{ASSIGNMENT}_alice.ipynb"), assignments) == ASSIGNMENT
+    assert detect_assignment(new_notebook(), Path("x.ipynb"), assignments) is None
+
+
+def test_prepare_drops_released_check_cells_and_flags_edited_ones():
+    kl = REGISTRY["kl_divergence"]
+    nb = new_notebook(cells=[
+        new_code_cell("def kl_divergence(mu, logvar, reduction='sum'):\n    pass", outputs=[], execution_count=3),
+        new_code_cell(kl.check_source, metadata={"vaecourse": {"check": "kl_divergence"}}),
+        new_code_cell('print("✅ vae_loss: correct")', metadata={"vaecourse": {"check": "vae_loss"}}),
+        new_code_cell('check("free_bits", free_bits_kl)'),  # unmarked but a pure check cell
+    ])
+    run, events = prepare(nb)
+    assert [c.metadata["vaecourse_grader"] for c in run.cells] == [1, 3]
+    assert run.cells[0].execution_count is None
+    assert [(e.code, e.detail) for e in events] == [("modified_check_cell", "cell 3")]
+    assert len(nb.cells) == 4  # the submission itself is left alone
+
+
+def test_check_cell_name():
+    assert check_cell_name(new_code_cell('# comment\ncheck("lerp", lerp)')) == "lerp"
+    assert check_cell_name(new_code_cell('def f():\n    pass\ncheck("lerp", lerp)')) is None
+    assert check_cell_name(new_code_cell("x = 1")) is None
+
+
+def test_status_and_csv(tmp_path):
+    exercises = exercises_for(ASSIGNMENT)
+    assert Row("a").status == "ok"
+    row = Row("b", events=[("cell_error", "cell 2: NameError: x"), ("syntax_error", "cell 1: SyntaxError: y")])
+    assert row.status == "syntax_error: cell 1: SyntaxError: y; cell_error: cell 2: NameError: x"
+    write_csv(tmp_path / "g.csv", [row], exercises)
+    lines = (tmp_path / "g.csv").read_text().splitlines()
+    assert lines[0] == "submission,kl_divergence,vae_loss,beta_annealing,free_bits,total,max_total,status"
+    assert lines[1].startswith("b,0,0,0,0,0,7,")
+    assert "0 / 7" in feedback_text(row, exercises, ASSIGNMENT)
+
+
+def test_feedback_names_are_distinct():
+    names = feedback_names(["a/x.ipynb", "b/x.ipynb", "a/x.ipynb"])
+    assert names == ["a__x.ipynb.md", "b__x.ipynb.md", "a__x.ipynb-2.md"]
+
+
+def test_worker_time_limit_covers_every_stage():
+    limits = Limits(cell_timeout=1, notebook_timeout=10, check_timeout=2, interrupt_grace=1, startup_timeout=5)
+    assert limits.hard_limit(4) > 10 + 4 * 2
+    assert json.loads(json.dumps(limits.__dict__)) == limits.__dict__  # travels to the worker as JSON

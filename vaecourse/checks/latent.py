@@ -1,0 +1,181 @@
+"""Checks for 03_latent_space: seed Exercises 2 (latent size sweep, elbow) and 3 (latent arithmetic)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from vaecourse.checks.core import Mismatch, call, expect_tensor, fmt, matches, register, seeded, seeded_single_thread
+from vaecourse.checks.fixtures import digits_split
+from vaecourse.config import TrainConfig
+from vaecourse.models import VAE, is_vae
+
+ASSIGNMENT = "03_latent_space"
+
+
+@register("latent_sweep", assignment=ASSIGNMENT, function="latent_dim_sweep", points=2)
+def check_sweep(latent_dim_sweep: Callable) -> None:
+    x_train, x_test = digits_split()
+    dims = [1, 16]
+    case = f"latent_dim_sweep(x_train, x_test, {dims}) on 8×8 digit images (4 epochs)"
+    with seeded_single_thread(0):
+        got = call(latent_dim_sweep, x_train, x_test, dims, config=TrainConfig(epochs=4, batch_size=50, lr=3e-3),
+                   case=case)
+    if not isinstance(got, dict) or sorted(got) != dims:
+        keys = sorted(got) if isinstance(got, dict) else type(got).__name__
+        raise Mismatch(f"on {case}: expected a dict {{latent_dim: test error}} with keys {dims}, got {fmt(keys)}.")
+    errors = {d: float(v) for d, v in got.items()}
+    if not all(math.isfinite(e) and e > 0 for e in errors.values()):
+        raise Mismatch(f"on {case}: test errors must be positive numbers, got {fmt(errors)}.")
+    if min(errors.values()) < 0.5:
+        raise Mismatch(f"on {case}: errors {fmt(errors)} look like a mean per pixel. Report the squared error "
+                       "summed over the pixels of an image, averaged over the test images.")
+    if max(errors.values()) > 12:
+        raise Mismatch(f"on {case}: errors {fmt(errors)} are too large for a squared error per image: train "
+                       "with LossConfig(recon_loss_type='mse') and measure the summed squared error.")
+    if not errors[16] < 0.9 * errors[1]:
+        raise Mismatch(f"on {case}: a 16-dimensional code should reconstruct clearly better than a 1-dimensional "
+                       f"one, got {fmt(errors)}. Build each Autoencoder with its own latent_dim and train it.")
+
+
+def reference_elbow(dims: Sequence[int], errors: Sequence[float], log_x: bool = True) -> int:
+    """The dim farthest below the chord from the first to the last point (both axes scaled to [0, 1])."""
+    x = torch.tensor([math.log2(d) if log_x else float(d) for d in dims], dtype=torch.float64)
+    y = torch.tensor(list(errors), dtype=torch.float64)
+    x = (x - x[0]) / (x[-1] - x[0])
+    y = (y - y.min()) / (y.max() - y.min())
+    chord = y[0] + (y[-1] - y[0]) * x
+    return int(dims[int(torch.argmax(chord - y))])
+
+
+ELBOW_CURVES = (
+    ([2, 4, 8, 16, 32, 64, 128], [52.0, 38.0, 24.0, 13.0, 11.5, 11.0, 10.8]),
+    ([1, 2, 4, 8, 16], [9.0, 4.0, 2.5, 2.1, 2.0]),
+    ([4, 8, 16, 32, 64], [30.0, 29.0, 27.5, 12.0, 11.5]),
+)
+
+
+@register("find_elbow", assignment=ASSIGNMENT, function="find_elbow", points=1)
+def check_elbow(find_elbow: Callable) -> None:
+    for dims, errors in ELBOW_CURVES:
+        case = f"find_elbow({dims}, {errors})"
+        got = call(find_elbow, list(dims), list(errors), case=case)
+        expected = reference_elbow(dims, errors)
+        if isinstance(got, Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, (int, float)) and not isinstance(got, bool) and got == expected:
+            continue
+        hint = ""
+        if got == reference_elbow(dims, errors, log_x=False):
+            hint = " Hint: put log2(latent_dim) on the x axis: the sizes double at each step."
+        elif isinstance(got, int) and 0 <= got < len(dims) and dims[got] == expected:
+            hint = " Hint: return the latent dimension itself, not its index."
+        raise Mismatch(f"on {case}: expected the elbow at latent_dim={expected}, got {fmt(got)}.{hint}")
+
+
+def _latents(seed: int, n: int, d: int) -> Tensor:
+    return torch.randn(n, d, generator=seeded(seed))
+
+
+def reference_class_means(z: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """(num_classes, D): row k is the mean of the z whose label is k."""
+    return torch.stack([z[labels == k].mean(0) for k in range(num_classes)])
+
+
+@register("class_means", assignment=ASSIGNMENT, function="class_means", points=2)
+def check_class_means(class_means: Callable) -> None:
+    cases = ((_latents(0, 10, 2), torch.tensor([2, 0, 1, 2, 1, 0, 0, 2, 1, 1]), 3),
+             (_latents(1, 9, 2), torch.tensor([3, 3, 0, 1, 2, 3, 0, 3, 1]), 4))
+    for z, labels, k in cases:
+        case = f"class_means(z, labels={labels.tolist()}, num_classes={k}) with z of shape {tuple(z.shape)}"
+        got = call(class_means, z.clone(), labels.clone(), k, case=case)
+        expected = reference_class_means(z, labels, k)
+        sums = torch.stack([z[labels == c].sum(0) for c in range(k)])
+        expect_tensor(got, expected, case=case, hints=[matches(sums, "divide each class sum by its count.")],
+                      shape_hint="return one row per class and one column per latent dimension: (num_classes, D).")
+
+
+@register("latent_arithmetic", assignment=ASSIGNMENT, function="latent_arithmetic", points=1)
+def check_arithmetic(latent_arithmetic: Callable) -> None:
+    for shape in ((3,), (2, 3)):
+        z_a, z_b, z_c = (torch.randn(shape, generator=seeded(s)) for s in (10, 11, 12))
+        case = f"latent_arithmetic(z_a, z_b, z_c) with vectors of shape {shape}"
+        got = call(latent_arithmetic, z_a.clone(), z_b.clone(), z_c.clone(), case=case)
+        expect_tensor(got, z_a + (z_b - z_c), case=case, hints=[
+            matches(z_a - (z_b - z_c), "add the offset: z_a + (z_b − z_c)."),
+            matches(z_a + (z_c - z_b), "the offset is z_b − z_c (from c towards b)."),
+        ])
+
+
+def reference_analogy(model: torch.nn.Module, x: Tensor, labels: Tensor, a: int, b: int, c: int) -> Tensor:
+    """Decode z̄_a + (z̄_b − z̄_c) from the class means of the encodings (posterior means for a VAE)."""
+    with torch.no_grad():
+        z = model.encode(x)[0] if is_vae(model) else model.encode(x)  # (N, D)
+        means = reference_class_means(z, labels, 10)  # (10, D)
+        return model.decode((means[a] + (means[b] - means[c])).unsqueeze(0))  # (1, C, H, W)
+
+
+@register("latent_analogy", assignment=ASSIGNMENT, function="latent_analogy", points=1)
+def check_analogy(latent_analogy: Callable) -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VAE((1, 4, 4), latent_dim=3, hidden_dims=(8,)).eval()
+    x, labels = torch.rand(20, 1, 4, 4, generator=seeded(30)), torch.arange(20) % 10
+    for a, b, c in ((3, 8, 0), (1, 7, 4)):
+        case = f"latent_analogy(model, x, labels, a={a}, b={b}, c={c}) with a small VAE and x of shape (20, 1, 4, 4)"
+        with torch.random.fork_rng(devices=[]):
+            got = call(latent_analogy, model, x.clone(), labels.clone(), a, b, c, case=case)
+        expect_tensor(got, reference_analogy(model, x, labels, a, b, c), case=case, hints=[
+            ((lambda g, e: True), "encode with the posterior means mu = model.encode(x)[0] (no sampling), "
+             "take the class means, then decode means[a] + (means[b] − means[c]).")
+        ], shape_hint="return the decoded image as a batch of one: shape (1, C, H, W).")
+
+
+def reference_lerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype).unsqueeze(1)  # (steps, 1)
+    return (1 - t) * z0 + t * z1
+
+
+def reference_slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm())
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if torch.sin(omega).abs() < 1e-6:  # (anti)parallel: the arc is a line
+        return reference_lerp(z0, z1, steps)
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype).unsqueeze(1)  # (steps, 1)
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def _interpolation_cases() -> list[tuple[Tensor, Tensor, int, str]]:
+    z0, z1 = torch.randn(2, 4, generator=seeded(20))
+    return [(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), 3, "orthogonal unit vectors"),
+            (z0, z1, 5, "two random vectors of shape (4,)"),
+            (torch.tensor([3.0, 4.0, 0.0]), torch.tensor([6.0, 8.0, 0.0]), 4, "parallel vectors z1 = 2·z0")]
+
+
+@register("lerp", assignment=ASSIGNMENT, function="lerp", points=1)
+def check_lerp(lerp: Callable) -> None:
+    for z0, z1, steps, label in _interpolation_cases():
+        case = f"lerp(z0, z1, steps={steps}) with {label}"
+        got = call(lerp, z0.clone(), z1.clone(), steps, case=case)
+        expected = reference_lerp(z0, z1, steps)
+        t_wrong = (torch.arange(steps, dtype=z0.dtype) / steps).unsqueeze(1)
+        expect_tensor(got, expected, case=case, hints=[
+            matches((1 - t_wrong) * z0 + t_wrong * z1, "use t = i / (steps − 1) so that the path ends at z1."),
+            matches(expected.flip(0), "start at z0 (t = 0) and end at z1 (t = 1)."),
+        ], shape_hint="return one row per step: shape (steps, D).")
+
+
+@register("slerp", assignment=ASSIGNMENT, function="slerp", points=2)
+def check_slerp(slerp: Callable) -> None:
+    for z0, z1, steps, label in _interpolation_cases():
+        case = f"slerp(z0, z1, steps={steps}) with {label}"
+        got = call(slerp, z0.clone(), z1.clone(), steps, case=case)
+        expect_tensor(got, reference_slerp(z0, z1, steps), case=case, atol=1e-4, hints=[
+            ((lambda g, e: not torch.isfinite(g).all()),
+             "for parallel vectors sin Ω = 0: fall back to lerp when sin Ω is tiny (and clamp cos Ω to [-1, 1])."),
+            matches(reference_lerp(z0, z1, steps), "that is lerp: slerp follows the arc, "
+                    "(sin((1−t)Ω)·z0 + sin(tΩ)·z1) / sin Ω with cos Ω = z0·z1 / (|z0||z1|)."),
+        ], shape_hint="return one row per step: shape (steps, D).")

@@ -1,0 +1,200 @@
+"""Grade a class: `python -m vaecourse.grade SUBMISSION.ipynb... --out grades.csv`.
+
+Each submission runs in a fresh kernel (in its own worker process) with per-cell and
+per-notebook time limits; then the *released* checks from `vaecourse.checks` run on the
+functions it defines; whatever its check cells print is ignored. One CSV row per submission:
+`submission`, points per exercise, `total`, `max_total`, `status` ("ok" or what happened).
+A file that is not a notebook, a crash, a hang or a flood of output each still get a row.
+
+    python -m vaecourse.grade submissions/*.ipynb --out grades.csv --feedback-dir feedback \\
+        --jobs 2 --extra-checks instructor_checks.py
+
+Not a sandbox: submissions run with your permissions. Grade untrusted code in a container.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from vaecourse.checks import ASSIGNMENTS, Exercise, Result, exercises_for, load_extra_checks
+from vaecourse.grading.execute import Limits
+from vaecourse.grading.report import Row, feedback_names, feedback_text, write_csv
+from vaecourse.grading.submission import NotANotebook, detect_assignment, prepare, read_submission
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    """How to grade: which assignment (None: recognised from the submissions), limits, parallelism."""
+
+    assignment: str | None = None
+    jobs: int = 1
+    limits: Limits = field(default_factory=Limits)
+    extra_checks: tuple[str, ...] = ()
+    threads_per_job: int | None = None  # torch/OpenMP threads per kernel; None: cores // jobs
+
+
+def resolve_assignment(paths: list[str], requested: str | None) -> str:
+    """`requested`, else the assignment most submissions are recognised as."""
+    if requested is not None:
+        if requested not in ASSIGNMENTS:
+            raise ValueError(f"Unknown assignment {requested!r}; choose one of {ASSIGNMENTS}.")
+        return requested
+    votes: Counter[str] = Counter()
+    for path in paths:
+        try:
+            found = detect_assignment(read_submission(Path(path)), Path(path), ASSIGNMENTS)
+        except NotANotebook:
+            continue
+        votes.update([found] if found else [])
+    if not votes:
+        raise ValueError("Cannot tell which assignment these submissions are: pass --assignment.")
+    return votes.most_common(1)[0][0]
+
+
+def grade(paths: list[str], config: GradeConfig) -> tuple[str, list[Exercise], list[Row]]:
+    """(assignment, its exercises, one Row per path in order). Never raises for a bad submission."""
+    assignment = resolve_assignment(paths, config.assignment)
+    extra = [ex for file in config.extra_checks for ex in load_extra_checks(file)]
+    exercises = exercises_for(assignment)
+    exercises += [ex for ex in extra if ex.assignment == assignment and ex not in exercises]
+    marker = f"VAECOURSE-GRADE-{secrets.token_hex(8)}:"
+    rows: list[Row | None] = [None] * len(paths)
+    with ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
+        futures = {pool.submit(grade_one, p, exercises, config, marker): i for i, p in enumerate(paths)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            rows[i] = future.result()
+            print(f"[{done}/{len(paths)}] {paths[i]}: {rows[i].status}", file=sys.stderr, flush=True)
+    return assignment, exercises, rows  # type: ignore[return-value]
+
+
+def grade_one(path: str, exercises: list[Exercise], config: GradeConfig, marker: str) -> Row:
+    """Grade one submission; every failure becomes the row's status."""
+    row = Row(path)
+    try:
+        nb = read_submission(Path(path))
+        run_nb, events = prepare(nb)
+        row.events += [(e.code, e.detail) for e in events]
+        result = _run_worker(run_nb, exercises, config, marker, row)
+    except NotANotebook as e:
+        row.events.append((e.event.code, e.event.detail))
+        return row
+    except Exception as e:  # noqa: BLE001 - never lose a row
+        row.events.append(("grader_error", f"{type(e).__name__}: {str(e)[:200]}"))
+        return row
+    if result is not None:
+        row.events += [(e["code"], e["detail"]) for e in result["events"]]
+        row.results = {name: Result(**r) for name, r in result["results"].items()}
+    missing = [ex.function for ex in exercises if row.results.get(ex.name, Result("", "", "")).status == "missing"]
+    if missing:
+        row.events.append(("missing_functions", ", ".join(dict.fromkeys(missing))))
+    return row
+
+
+def _run_worker(nb: nbformat.NotebookNode, exercises: list[Exercise], config: GradeConfig, marker: str,
+                row: Row) -> dict | None:
+    """Run the worker process on `nb`; its result dict, or None (and an event on `row`)."""
+    limits = config.limits
+    with tempfile.TemporaryDirectory(prefix="vaecourse-grade-") as tmp:
+        work = Path(tmp)
+        nbformat.write(nb, work / "submission.ipynb")
+        job = {"notebook": str(work / "submission.ipynb"), "names": [ex.name for ex in exercises],
+               "limits": asdict(limits), "extra_checks": [str(Path(f).resolve()) for f in config.extra_checks],
+               "workdir": str(work), "marker": marker}
+        (work / "job.json").write_text(json.dumps(job))
+        with (work / "worker.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vaecourse.grading.worker", str(work / "job.json"), str(work / "result.json")],
+                cwd=work, env=_worker_env(config), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            hard_limit = limits.hard_limit(len(exercises))
+            try:
+                proc.wait(timeout=hard_limit)
+            except subprocess.TimeoutExpired:
+                _stop(proc)
+                row.events.append(("notebook_timeout", f"grading abandoned after {hard_limit:g} s"))
+                return None
+        if not (work / "result.json").exists():
+            last = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            row.events.append(("grader_error", f"worker exit code {proc.returncode}: {last[0][:200]}"))
+            return None
+        return json.loads((work / "result.json").read_text())
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate the worker (which shuts its kernel down), then kill it if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=wait)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            continue
+
+
+def _worker_env(config: GradeConfig) -> dict[str, str]:
+    threads = config.threads_per_job or max(1, (os.cpu_count() or 1) // max(1, config.jobs))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
+
+
+def write_feedback(directory: Path, rows: list[Row], exercises: list[Exercise], assignment: str) -> None:
+    """One Markdown file per submission in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for row, name in zip(rows, feedback_names([r.submission for r in rows])):
+        (directory / name).write_text(feedback_text(row, exercises, assignment), encoding="utf-8")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vaecourse.grade", description=__doc__.split("\n\n")[0])
+    p.add_argument("submissions", nargs="+", help="notebooks to grade (any file: bad ones get a status)")
+    p.add_argument("--out", default="grades.csv", help="CSV file to write (default: grades.csv)")
+    p.add_argument("--feedback-dir", help="write one Markdown feedback file per submission here")
+    p.add_argument("--assignment", choices=ASSIGNMENTS, help="default: recognised from the submissions")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--extra-checks", action="append", default=[], metavar="FILE.py",
+                   help="an instructor's file of @register'ed checks (repeatable)")
+    defaults = Limits()
+    p.add_argument("--cell-timeout", type=float, default=defaults.cell_timeout, help="seconds per cell")
+    p.add_argument("--notebook-timeout", type=float, default=defaults.notebook_timeout, help="seconds for all cells")
+    p.add_argument("--check-timeout", type=float, default=defaults.check_timeout, help="seconds per check")
+    p.add_argument("--max-output-bytes", type=int, default=defaults.max_output_bytes, help="kept per cell")
+    p.add_argument("--kernel", default=defaults.kernel_name, help="kernel name (default python3)")
+    p.add_argument("--threads-per-job", type=int, help="torch threads per kernel (default: cores // jobs)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    limits = Limits(args.cell_timeout, args.notebook_timeout, args.check_timeout, args.max_output_bytes,
+                    kernel_name=args.kernel)
+    config = GradeConfig(args.assignment, args.jobs, limits, tuple(args.extra_checks), args.threads_per_job)
+    try:
+        assignment, exercises, rows = grade(args.submissions, config)
+    except (ValueError, ImportError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_csv(Path(args.out), rows, exercises)
+    if args.feedback_dir:
+        write_feedback(Path(args.feedback_dir), rows, exercises, assignment)
+    total = sum(ex.points for ex in exercises)
+    print(f"Graded {len(rows)} submissions of {assignment} (max {total:g} points) -> {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
