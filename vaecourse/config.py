@@ -8,6 +8,7 @@ RECON_LOSS_TYPES = ("bce", "mse", "l1", "gaussian")
 REDUCTIONS = ("sum", "mean", "none", "batchmean")  # see losses.reduce_loss
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 MODEL_KINDS = ("autoencoder", "vae", "conv_vae", "gaussian_vae")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,16 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None  # None: cuda, else mps, else cpu
     binarize: bool = False  # dynamic binarisation: a fresh Bernoulli sample of every batch
-    num_threads: int | None = None  # torch CPU threads; None leaves torch's default
+    num_threads: int | None = None  # torch CPU threads during fit (then restored); None: as is
+    lr_schedule: str = "constant"  # "cosine": lr·½(1 + cos(π·t/T)) over the run's T steps
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1.")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"Unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}.")
 
 
 @dataclass(frozen=True)
