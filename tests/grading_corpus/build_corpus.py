@@ -63,7 +63,9 @@ def with_source(nb, name, source):
 
 def inserted(nb, after_exercise, source):
     nb = copy.deepcopy(nb)
-    nb.cells.insert(exercise_cell(nb, after_exercise) + 1, new_code_cell(source))
+    cell = new_code_cell(source)
+    cell.id = "corpus-inserted"  # a fixed id keeps the rebuilt corpus byte-identical
+    nb.cells.insert(exercise_cell(nb, after_exercise) + 1, cell)
     return nb
 
 
