@@ -122,6 +122,8 @@ def _attempt(nb: NotebookNode, names: list[str], limits: Limits, extra_checks: l
         client.start_new_kernel()
         client.start_new_kernel_client()
         attempt.fatal = _run_cells(client, limits, deadline, skip, attempt.events)
+        attempt.events += [Event("output_truncated", f"cell {cell_position(nb.cells[i])}")
+                           for i in sorted(client.truncated)]
         if attempt.fatal is None:
             attempt.fatal = _run_checks(client, names, limits, extra_checks, marker, skip, attempt)
     except Exception as e:  # noqa: BLE001 - e.g. the kernel could not start
@@ -158,7 +160,6 @@ def _run_cells(client: CappedClient, limits: Limits, deadline: float, skip: set,
         elif (error := _error(cell)) is not None:
             code = "syntax_error" if error[0] in SYNTAX_ERRORS else "cell_error"
             events.append(Event(code, f"cell {position}: {error[0]}: {_short(error[1])}"))
-    events += [Event("output_truncated", f"cell {cell_position(client.nb.cells[i])}") for i in sorted(client.truncated)]
     return None
 
 
