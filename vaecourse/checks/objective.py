@@ -43,6 +43,16 @@ def _kl_hints(mu: Tensor, logvar: Tensor, reduction: str) -> list:
     return hints + [scaled(0.5, "you are missing the factor ½ in front of the sum.")]
 
 
+def _kl_reduction_hints(reduction: str) -> list:
+    if reduction == "mean":
+        return [scaled(1 / (B * D), f"'mean' averages over all B·D = {B * D} values: divide the sum by {B * D}."),
+                scaled(1 / D, "'mean' averages over the batch *and* the latent dimensions (B·D values).")]
+    if reduction == "sum":
+        return [scaled(B * D, "you averaged; 'sum' adds every (example, dimension) value."),
+                scaled(B, f"'sum' also adds over the batch (your value × {B} matches).")]
+    return [scaled(D, "'none' sums each example over its latent dimensions (you averaged them).")]
+
+
 @register("kl_divergence", assignment=ASSIGNMENT, function="kl_divergence", points=2)
 def check_kl(kl_divergence: Callable) -> None:
     mu, logvar = _posterior(0)
@@ -52,9 +62,7 @@ def check_kl(kl_divergence: Callable) -> None:
         expected = losses.kl_divergence(mu, logvar, reduction)
         shape_hint = "'none' gives one KL per example, shape (B,): sum over the latent dimensions." \
             if reduction == "none" else "'sum' and 'mean' return a scalar, shape ()."
-        hints = _kl_hints(mu, logvar, reduction)
-        if reduction == "mean":
-            hints.append(scaled(1 / D, "'mean' averages over the batch *and* the latent dimensions (B·D values)."))
+        hints = _kl_hints(mu, logvar, reduction) + _kl_reduction_hints(reduction)
         expect_tensor(got, expected, case=case, hints=hints, shape_hint=shape_hint)
     zeros = torch.zeros(2, D)
     case = "kl_divergence(mu=0, logvar=0): the posterior equals the prior"

@@ -46,7 +46,7 @@ def _reduction_hints(reduction: str, x: Tensor) -> list:
         return [scaled(b * n, f"you averaged; 'sum' adds every element (your value × {b * n} matches)."),
                 scaled(b, f"you averaged over the batch; 'sum' also adds over examples (your value × {b} matches).")]
     if reduction == "mean":
-        return [scaled(1 / (b * n), "'mean' divides the sum by the number of elements B·C·H·W."),
+        return [scaled(1 / (b * n), f"'mean' divides the sum by the number of elements B·C·H·W = {b * n}."),
                 scaled(1 / n, f"'mean' averages over every element, not per example (your value / {n} matches).")]
     return [scaled(1 / n, f"'none' sums each example over its pixels (your value × {n} matches a mean).")]
 
