@@ -191,3 +191,22 @@ def test_worker_time_limit_covers_every_stage():
     limits = Limits(cell_timeout=1, notebook_timeout=10, check_timeout=2, interrupt_grace=1, startup_timeout=5)
     assert limits.hard_limit(4) > 10 + 4 * 2
     assert json.loads(json.dumps(limits.__dict__)) == limits.__dict__  # travels to the worker as JSON
+
+
+def test_interrupted_grading_keeps_every_row(tmp_path, monkeypatch):
+    def fake_grade_one(path, exercises, config, marker):
+        if "second" in path:
+            raise KeyboardInterrupt
+        return Row(path)
+
+    monkeypatch.setattr(grade, "grade_one", fake_grade_one)
+    paths = ["first.ipynb", "second.ipynb", "third.ipynb"]
+    config = grade.GradeConfig(ASSIGNMENT, jobs=1)
+    with pytest.raises(grade.GradingInterrupted) as info:
+        grade.grade(paths, config)
+    _, _, rows = info.value.result
+    assert [r.status for r in rows] == ["ok"] + ["grader_error: grading was interrupted"] * 2
+
+    out = tmp_path / "g.csv"
+    assert grade.main([*paths, "--out", str(out), "--assignment", ASSIGNMENT]) == 130  # Ctrl-C, CSV still written
+    assert len(out.read_text().splitlines()) == 4

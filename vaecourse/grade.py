@@ -71,14 +71,29 @@ def grade(paths: list[str], config: GradeConfig) -> tuple[str, list[Exercise], l
     exercises = exercises_for(assignment)
     exercises += [ex for ex in extra if ex.assignment == assignment and ex not in exercises]
     marker = f"VAECOURSE-GRADE-{secrets.token_hex(8)}:"
-    rows: list[Row | None] = [None] * len(paths)
-    with ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
-        futures = {pool.submit(grade_one, p, exercises, config, marker): i for i, p in enumerate(paths)}
+    rows = [Row(p, events=[("grader_error", "grading was interrupted")]) for p in paths]
+    pool = ThreadPoolExecutor(max_workers=max(1, config.jobs))
+    futures = {pool.submit(grade_one, p, exercises, config, marker): i for i, p in enumerate(paths)}
+    try:
         for done, future in enumerate(as_completed(futures), start=1):
             i = futures[future]
             rows[i] = future.result()
             print(f"[{done}/{len(paths)}] {paths[i]}: {rows[i].status}", file=sys.stderr, flush=True)
-    return assignment, exercises, rows  # type: ignore[return-value]
+    except KeyboardInterrupt:  # keep the rows graded so far; the others say they were interrupted
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_RUNNING):
+            _stop(proc)
+        raise GradingInterrupted(assignment, exercises, rows) from None
+    pool.shutdown()
+    return assignment, exercises, rows
+
+
+class GradingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during grading; carries (assignment, exercises, rows) so that the CSV is still written."""
+
+    def __init__(self, assignment: str, exercises: list[Exercise], rows: list[Row]) -> None:
+        super().__init__()
+        self.result = (assignment, exercises, rows)
 
 
 def grade_one(path: str, exercises: list[Exercise], config: GradeConfig, marker: str) -> Row:
@@ -121,17 +136,23 @@ def _run_worker(nb: nbformat.NotebookNode, exercises: list[Exercise], config: Gr
                 cwd=work, env=_worker_env(config), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
             hard_limit = limits.hard_limit(len(exercises))
+            _RUNNING.add(proc)
             try:
                 proc.wait(timeout=hard_limit)
             except subprocess.TimeoutExpired:
                 _stop(proc)
                 row.events.append(("notebook_timeout", f"grading abandoned after {hard_limit:g} s"))
                 return None
+            finally:
+                _RUNNING.discard(proc)
         if not (work / "result.json").exists():
             last = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
             row.events.append(("grader_error", f"worker exit code {proc.returncode}: {last[0][:200]}"))
             return None
         return json.loads((work / "result.json").read_text())
+
+
+_RUNNING: set[subprocess.Popen] = set()  # worker processes, stopped on Ctrl-C
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -178,22 +199,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.check_timeout, args.max_output_bytes,
                     kernel_name=args.kernel)
     config = GradeConfig(args.assignment, args.jobs, limits, tuple(args.extra_checks), args.threads_per_job)
+    out, status = Path(args.out), 0
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated run still writes its CSV
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(out if out.exists() else out.parent, os.W_OK):  # fail now, not after an hour
+            raise OSError(f"cannot write {out}")
         assignment, exercises, rows = grade(args.submissions, config)
+    except GradingInterrupted as e:
+        (assignment, exercises, rows), status = e.result, 130
     except (ValueError, ImportError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    write_csv(Path(args.out), rows, exercises)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    write_csv(out, rows, exercises)
     if args.feedback_dir:
         write_feedback(Path(args.feedback_dir), rows, exercises, assignment)
     total = sum(ex.points for ex in exercises)
     print(f"Graded {len(rows)} submissions of {assignment} (max {total:g} points) -> {args.out}", file=sys.stderr)
-    return 0
+    return status
 
 
 if __name__ == "__main__":
