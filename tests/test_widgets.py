@@ -26,8 +26,8 @@ def test_beta_slider_redraws_the_chosen_member(tiny_bank):
     assert [bar.get_height() for bar in explorer.bars] == pytest.approx(entry.kl_per_dim.tolist())
     blue = [bar.get_facecolor() != explorer.bars[0].__class__((0, 0), 1, 1, color="0.75").get_facecolor()
             for bar in explorer.bars]
-    assert blue == (entry.mu_var > 0.01).tolist()  # the bars' colour uses the count's definition
-    assert f"{entry.active_units} of 8 units active" in explorer.kl_title.get_text()
+    assert blue == (entry.kl_per_dim > 0.1).tolist()  # the bars' colour uses the count's definition
+    assert f"{int((entry.kl_per_dim > 0.1).sum())} of 8 carry > 0.1 nats" in explorer.kl_title.get_text()
     assert "β = 4" in explorer.title.get_text() and f"{entry.neg_elbo:.1f}" in explorer.title.get_text()
 
 

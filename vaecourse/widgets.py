@@ -19,7 +19,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from vaecourse.analysis import find_elbow, lerp, slerp
-from vaecourse.bank import ACTIVE_THRESHOLD, BankEntry, ModelBank
+from vaecourse.bank import INFORMATIVE_NATS, BankEntry, ModelBank
 from vaecourse.losses import elementwise_recon_nll
 
 
@@ -166,11 +166,11 @@ class BetaExplorer(_Explorer):
         e = self.bank.entry(beta, self.latent_dim)
         self.strip.set_data(strip_image(self.bank, e))
         self.rd_marker.set_data([e.kl], [e.recon_nats])
-        for bar, value, active in zip(self.bars, e.kl_per_dim.tolist(), (e.mu_var > ACTIVE_THRESHOLD).tolist()):
+        for bar, value, used in zip(self.bars, e.kl_per_dim.tolist(), e.informative.tolist()):
             bar.set_height(value)
-            bar.set_color("C0" if active else "0.75")
-        self.kl_title.set_text(f"KL per dimension: {e.active_units} of {self.latent_dim} units active "
-                               f"(blue: Var of μ over the data > {ACTIVE_THRESHOLD:g})")
+            bar.set_color("C0" if used else "0.75")
+        self.kl_title.set_text(f"KL per dimension: {int(e.informative.sum())} of {self.latent_dim} "
+                               f"carry > {INFORMATIVE_NATS:g} nats (blue)")
         self.title.set_text(f"β = {beta:g}:  −ELBO {e.neg_elbo:.1f} = recon {e.recon_nats:.1f} + KL "
                             f"{e.kl:.1f} nats per test image (summed over pixels)")
 
@@ -207,7 +207,8 @@ class LatentDimExplorer(_Explorer):
         self.strip.set_data(strip_image(self.bank, e))
         self.marker.set_data([latent_dim], [e.recon_nats])
         self.title.set_text(f"latent dim {latent_dim}:  recon {e.recon_nats:.1f} nats per test image "
-                            f"(summed over pixels),  {e.active_units} of {latent_dim} units active")
+                            f"(summed over pixels);  {int(e.informative.sum())} of {latent_dim} dims carry "
+                            f"> {INFORMATIVE_NATS:g} nats")
 
 
 class InterpolationExplorer(_Explorer):
