@@ -12,7 +12,7 @@ echo "=== $(date +%T) browser: install Chromium and Playwright"
 if ! command -v chromium >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null  # emoji: the ✅ ❌ ⏳ checks
 fi
 "$VENV/bin/python" -c "import playwright" 2>/dev/null ||
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "playwright>=1.45,<2"

@@ -24,6 +24,8 @@ from .labdriver import LabServer, NotebookPage, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
+# Where "lessons/NAME" and "fixtures/NAME" come from; copied fresh each time one is opened.
+SOURCES = {"lessons": REPO / "notebooks", "fixtures": FIXTURES}
 ARTIFACTS = REPO / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -78,13 +80,10 @@ def isolated_env(base: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """JupyterLab without token on a free localhost port, serving a temporary copy of notebooks."""
+    """JupyterLab without token on a free localhost port, serving a temporary folder."""
     base = tmp_path_factory.mktemp("jupyter")
-    root = base / "root"
-    (root / "lessons").mkdir(parents=True)
-    if (REPO / "notebooks").is_dir():
-        shutil.copytree(REPO / "notebooks", root / "lessons", dirs_exist_ok=True)
-    shutil.copytree(FIXTURES, root / "fixtures", ignore=shutil.ignore_patterns("*.py"))
+    root = base / "root"  # open_notebook copies each notebook in when it is opened
+    root.mkdir()
     env = isolated_env(base)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -130,11 +129,15 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def open_notebook(lab_server, browser, request) -> Iterator[Callable[..., NotebookPage]]:
-    """`open_notebook("fixtures/x.ipynb")` → NotebookPage, opened with its kernel idle."""
+    """`open_notebook("fixtures/x.ipynb" or "lessons/x.ipynb")` → NotebookPage, kernel idle."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     artifacts = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+    shutil.rmtree(artifacts, ignore_errors=True)  # no stale screenshots from an earlier run
 
     def open_(relpath: str) -> NotebookPage:
+        folder = relpath.split("/")[0]
+        shutil.copytree(SOURCES[folder], lab_server.root / folder, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
         page = context.new_page()
         page.set_default_timeout(60_000)
         notebook = NotebookPage(page, lab_server, relpath, artifacts)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # importable without Playwright, so that the tests can skip c
 
 T = TypeVar("T")
 POLL_S = 0.25
-# ipywidgets 8 renders sliders with noUiSlider, ipywidgets 7 (Colab) with jQuery UI.
+# ipywidgets 8 renders sliders with noUiSlider, ipywidgets 7 front ends with jQuery UI.
 HANDLE, TRACK = ".noUi-handle, .ui-slider-handle", ".noUi-target, .ui-slider"
 WIDGET_ERROR = ".jupyter-widgets-error-widget"  # ipywidgets' "Click to show javascript error" box
 CELL_XPATH = "contains(concat(' ', normalize-space(@class), ' '), ' jp-Cell ')"
@@ -47,7 +47,7 @@ class MissingWidget(HarnessFailure):
 
 
 def wait_for(condition: Callable[[], T], timeout_s: float, what: str,
-             failure: type[AssertionError] = TimeoutError) -> T:
+             failure: type[Exception] = TimeoutError) -> T:
     """Poll `condition` until it returns something truthy; raise `failure` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -135,20 +135,39 @@ class NotebookPage:
 
     def open(self, timeout_s: float = 120) -> None:
         """Open the notebook in a fresh workspace and wait until its kernel is idle."""
+        if not (self.server.root / self.path).exists():
+            raise MissingWidget(f"{self.path} is not in the served folder {self.server.root}")
         self.page.goto(f"{self.server.url}/lab/tree/{self.path}?reset")
         wait_for(lambda: self.page.evaluate("() => !!window.jupyterapp"), timeout_s, "JupyterLab")
-        wait_for(lambda: (self.model() or {}).get("kernel") == "idle", timeout_s,
-                 f"the kernel of {self.path} to be idle in the page")
+        wait_for(self._kernel_idle_in_page, timeout_s, f"the kernel of {self.path} to be idle")
         wait_for(lambda: self.server.kernel_state(self.path) == "idle", timeout_s,
                  f"the kernel of {self.path} to be idle on the server")
         self.shot("01-opened")
+
+    def _kernel_idle_in_page(self) -> bool:
+        accept = self.page.locator(".jp-Dialog .jp-mod-accept")
+        if accept.count():  # e.g. "Select Kernel" for a notebook whose metadata names none
+            accept.first.click()
+        return (self.model() or {}).get("kernel") == "idle"
 
     def run_all(self, timeout_s: float) -> None:
         """Run > Run All Cells from the menu bar, then wait until every queued cell finished."""
         self.page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         self.page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-        wait_for(self._finished, timeout_s, f"Run All of {self.path} to finish")
+        try:
+            wait_for(self._finished, timeout_s, f"Run All of {self.path} to finish")
+        except TimeoutError as timeout:
+            self.shot("02-run-all-timed-out")
+            raise TimeoutError(f"{timeout}; {self._progress()}") from None
         self.shot("02-ran-all")
+
+    def _progress(self) -> str:
+        model = self.model()
+        code = [(i, c) for i, c in enumerate(model["cells"]) if c["type"] == "code"]
+        done = sum(c["count"] is not None for _, c in code)
+        running = [i for i, c in code if c["running"]]
+        return (f"{done} of {len(code)} code cells done, kernel {model['kernel']}, "
+                f"waiting on cell {running[0] if running else None}")
 
     def _finished(self) -> bool:
         model = self.model()
