@@ -176,9 +176,15 @@ def test_cli_check_reports_drift_and_regenerates(tmp_path, capsys):
     nbformat.write(_tiny_solution(), solutions / "03_latent_space.ipynb")
     args = ["--solutions", str(solutions), "--exercises", str(exercises)]
     assert main([*args, "--check"]) == 1
-    assert "03_latent_space.ipynb: differs from what the generator writes" in capsys.readouterr().err
+    assert "03_latent_space.ipynb: differs from what the generator writes (missing)" in capsys.readouterr().err
     assert main(args) == 0
     assert main([*args, "--check"]) == 0
+    edited = nbformat.read(exercises / "03_latent_space.ipynb", as_version=4)
+    edited.cells[2].source += "\n# a student's note"
+    nbformat.write(edited, exercises / "03_latent_space.ipynb")
+    assert main([*args, "--check"]) == 1
+    assert "(cell 3: source)" in capsys.readouterr().err
+    assert main(args) == 0
     (exercises / "99_orphan.ipynb").write_text("{}")
     assert main([*args, "--check"]) == 1
     assert "99_orphan.ipynb: has no solution notebook" in capsys.readouterr().err

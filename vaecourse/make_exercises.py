@@ -143,10 +143,31 @@ def generate(solutions: Path, exercises: Path) -> dict[Path, str]:
 
 def drift(generated: dict[Path, str], exercises: Path) -> list[str]:
     """Why the committed exercises differ from `generated` (empty when they match)."""
-    problems = [f"{p}: differs from what the generator writes" for p, text in generated.items()
-                if not p.exists() or p.read_text(encoding="utf-8") != text]
+    problems = []
+    for path, text in generated.items():
+        committed = path.read_text(encoding="utf-8") if path.exists() else None
+        if committed != text:
+            problems.append(f"{path}: differs from what the generator writes ({_difference(text, committed)})")
     problems += [f"{p}: has no solution notebook" for p in sorted(exercises.glob("*.ipynb")) if p not in generated]
     return problems
+
+
+def _difference(expected: str, committed: str | None) -> str:
+    """Where a committed exercise notebook first differs, e.g. "cell 7: source"."""
+    if committed is None:
+        return "missing"
+    try:
+        old = nbformat.reads(committed, as_version=4)
+    except Exception:  # noqa: BLE001 - any unreadable file is simply different
+        return "not a readable notebook"
+    new = nbformat.reads(expected, as_version=4)
+    if len(old.cells) != len(new.cells):
+        return f"{len(old.cells)} cells instead of {len(new.cells)}"
+    for number, (a, b) in enumerate(zip(old.cells, new.cells), start=1):
+        keys = [k for k in ("cell_type", "source", "outputs", "execution_count", "metadata") if a.get(k) != b.get(k)]
+        if keys:
+            return f"cell {number}: {', '.join(keys)}"
+    return "notebook metadata or formatting"
 
 
 def main(argv: list[str] | None = None) -> int:
