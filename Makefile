@@ -24,7 +24,7 @@ define run_pytest
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests from $(1)" >&2; fi; exit $$rc; }
 endef
 
-.PHONY: help setup lab test data
+.PHONY: help setup lab test data bank
 
 help:
 	@echo "make setup  create $(VENV) and install the course with its tools"
@@ -53,6 +53,14 @@ endif
 endif
 	-$(PY) -m vaecourse.data
 
-# Add one line per suite (e.g. the notebooks under nbval); each must collect tests.
-test: setup data
-	$(call run_pytest,tests/)
+# Trains the model bank behind the sliders once (minutes on a CPU), so that notebooks running in
+# parallel find it cached instead of waiting for each other.
+bank: data
+	$(PY) -m vaecourse.bank
+
+# Unit tests and every notebook under nbval (lessons, solutions showing ✅, exercises showing ⏳),
+# two at a time, one torch thread each (two processes on two cores), then the browser and the
+# Colab-versions suites. Each line must collect tests.
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+test: setup bank
+	OMP_NUM_THREADS=1 $(call run_pytest,$(NBVAL) tests/ notebooks/ solutions/ exercises/)

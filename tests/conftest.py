@@ -16,6 +16,8 @@ from vaecourse.data import data_root
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # read-only copies of the datasets
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
+# The grading corpus holds broken submissions on purpose: never collect them (e.g. with --nbval-lax).
+collect_ignore = ["grading_corpus"]
 
 
 def skip_or_fail(reason: str) -> None:

@@ -233,3 +233,22 @@ def _test_metrics(stacked: StackedVAE, x_test: Tensor, betas: Tensor, seed: int,
         "neg_elbo": sums[0] / n, "recon": sums[1] / n, "kl": sums[2] / n,
         "kl_per_dim": (kl_dims / n).float(), "mu_var": variance.float(),
     }
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """`python -m vaecourse.bank [DATASET]`: build (or find) the default bank and report it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the model bank behind the course's sliders.")
+    parser.add_argument("dataset", nargs="?", default="mnist", help="mnist (default) or fashion-mnist")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    bank = load_bank(BankSpec(dataset=args.dataset))
+    print(f"model bank: {len(bank.spec.grid())} models at {bank.path} "
+          f"(trained in {bank.build_seconds:.0f} s on {bank.payload['device']}; "
+          f"this call took {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
