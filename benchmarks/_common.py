@@ -62,9 +62,9 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def spread(values: list[float]) -> str:
-    """'median [min–max]' with 3 significant digits."""
-    return f"{median(values):.3g} [{min(values):.3g}–{max(values):.3g}]"
+def spread(values: list[float], fmt: str = ".3g") -> str:
+    """'median [min–max]', each formatted with `fmt`."""
+    return f"{median(values):{fmt}} [{min(values):{fmt}}–{max(values):{fmt}}]"
 
 
 def command_line() -> str:
