@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from .labdriver import CellError, NoRedraw, learner_session
 
 pytestmark = pytest.mark.browser
