@@ -62,5 +62,8 @@ bank: data
 # two at a time, one torch thread each (two processes on two cores), then the browser and the
 # Colab-versions suites. Each line must collect tests.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+OWN_SUITES := --ignore=tests/browser --ignore=tests/colab --ignore=tests/test_colab_install.py
 test: setup bank
-	OMP_NUM_THREADS=1 $(call run_pytest,$(NBVAL) tests/ notebooks/ solutions/ exercises/)
+	OMP_NUM_THREADS=1 $(call run_pytest,$(NBVAL) $(OWN_SUITES) tests/ notebooks/ solutions/ exercises/)
+	$(PY) -m pytest -p no:cacheprovider -rs tests/browser -m browser
+	bash .ci/colab.sh
