@@ -119,8 +119,10 @@ def test_validation_data_does_not_change_training(digits):
         model = _vae(seed=4)
         history = fit(model, digits[:500], FAST, x_val=x_val, progress=False)
         runs.append((history.step_total, model.state_dict()))
-    assert runs[0][0] == runs[1][0]
-    assert all(torch.equal(runs[0][1][name], runs[1][1][name]) for name in runs[0][1])
+    # Equal up to float rounding (BLAS kernels may differ with memory alignment); reseeding the
+    # noise, the bug this guards against, changes the losses by whole nats.
+    assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-5, abs=1e-4)
+    assert all(torch.allclose(runs[0][1][name], runs[1][1][name], atol=1e-5) for name in runs[0][1])
 
 
 class _RecordingVAE(VAE):
