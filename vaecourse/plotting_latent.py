@@ -154,13 +154,14 @@ def latent_manifold(
     return fig
 
 
-def interpolation_strip(images: Array, alphas: Array | None = None) -> Figure:
-    """Images (K, C, H, W) decoded along z = (1 − α)·z_start + α·z_end, each labelled by its α (K,)."""
+def interpolation_strip(
+    images: Array, alphas: Array | None = None, title: str = "Decoding along a straight line in latent space"
+) -> Figure:
+    """Images (K, C, H, W) decoded along a path from z_start (α = 0) to z_end (α = 1), labelled by α (K,)."""
     x = to_images(images)
     alphas = np.linspace(0, 1, x.shape[0]) if alphas is None else to_numpy(alphas, "alphas", ndim=1)
     if len(alphas) != x.shape[0]:
         raise ValueError(f"Got {len(alphas)} alphas for {x.shape[0]} images.")
-    title = "Decoding along a straight line in latent space"
     return image_row(x, [f"{a:.2g}" for a in alphas], title=title, xlabel="α  (0 = start, 1 = end)")
 
 
