@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vaecourse import losses
+from vaecourse import analysis, losses
 from vaecourse.checks import (
     ASSIGNMENTS,
     REGISTRY,
@@ -25,8 +24,6 @@ from vaecourse.checks.latent import (
     reference_analogy,
     reference_class_means,
     reference_elbow,
-    reference_lerp,
-    reference_slerp,
 )
 from vaecourse.config import LossConfig
 from vaecourse.models import Autoencoder
@@ -78,8 +75,8 @@ REFERENCE = {
     "find_elbow": reference_elbow,
     "class_means": reference_class_means,
     "latent_arithmetic": lambda a, b, c: a + (b - c),
-    "lerp": reference_lerp,
-    "slerp": reference_slerp,
+    "lerp": analysis.lerp,
+    "slerp": analysis.slerp,
     "latent_analogy": reference_analogy,
 }
 TRAINING = {"compare_losses", "latent_sweep"}
@@ -231,27 +228,45 @@ def test_latent_hints():
     assert "divide each class sum" in _fail("class_means", sums)
     assert "(num_classes, D)" in _fail("class_means", lambda z, labels, k: reference_class_means(z, labels, k).T)
 
-    def off_by_one(z0, z1, steps):
-        t = (torch.arange(steps) / steps).unsqueeze(1)
-        return (1 - t) * z0 + t * z1
-
-    assert "t = i / (steps − 1)" in _fail("lerp", off_by_one)
-
-    def no_fallback(z0, z1, steps):
+    def no_fallback(z0, z1, alphas):
         omega = torch.arccos(torch.dot(z0, z1) / (z0.norm() * z1.norm()))
-        t = torch.linspace(0, 1, steps).unsqueeze(1)
-        return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+        a = alphas[:, None]
+        return (torch.sin((1 - a) * omega) * z0 + torch.sin(a * omega) * z1) / torch.sin(omega)
 
     message = _fail("slerp", no_fallback)
     assert "parallel" in message and "fall back to lerp" in message
-    assert "that is lerp" in _fail("slerp", reference_lerp)
+    assert "that is lerp" in _fail("slerp", analysis.lerp)
+    assert "weight z0 by (1 − α)" in _fail("lerp", lambda z0, z1, alphas: analysis.lerp(z1, z0, alphas))
 
 
-def test_slerp_reference_keeps_the_norm_of_unit_vectors():
-    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    path = reference_slerp(z0, z1, 5)
-    assert torch.allclose(path.norm(dim=1), torch.ones(5), atol=1e-6)
-    assert torch.allclose(path[2], torch.tensor([math.sqrt(0.5)] * 2), atol=1e-6)
+def _with_steps(path):
+    """The old exercise signature: path(z0, z1, steps) with an int number of evenly spaced steps."""
+    return lambda z0, z1, steps: path(z0, z1, torch.linspace(0, 1, steps))
+
+
+@pytest.mark.parametrize("name", ["lerp", "slerp"])
+def test_interpolation_hints_on_alphas(name):
+    path = getattr(analysis, name)
+    # alphas treated as a count: linspace(0, 1, alphas) raises, but the function runs with an int
+    message = _fail(name, _with_steps(path))
+    assert message == (
+        f"on {name}(z0, z1, alphas) with alphas=torch.linspace(0, 1, 5) and orthogonal unit vectors, your function "
+        "raised TypeError, but it runs when given the number of steps 5 instead. Hint: alphas is a tensor of α "
+        "values, not a number of steps: use it as it is, a = alphas[:, None] of shape (T, 1), instead of "
+        "torch.linspace(0, 1, steps).")
+    assert _fail(name, _with_steps(path)) == message  # deterministic
+    # alphas used only for its length: right on evenly spaced alphas, wrong on uneven ones
+    evenly = _fail(name, lambda z0, z1, alphas: path(z0, z1, torch.linspace(0, 1, len(alphas))))
+    assert "alphas=torch.tensor([0.0, 0.25, 0.9])" in evenly and "as if alphas were only a count" in evenly
+    # one row too many: the shape hint names len(alphas)
+    extra = _fail(name, lambda z0, z1, alphas: path(z0, z1, torch.cat([alphas, alphas[-1:]])))
+    assert "expected shape (5, 2), got shape (6, 2)" in extra and "shape (len(alphas), D)" in extra
+
+
+def test_lerp_without_a_column_gets_the_broadcast_hint():
+    message = _fail("lerp", lambda z0, z1, alphas: (1 - alphas) * z0 + alphas * z1)
+    assert "RuntimeError: The size of tensor a (5) must match the size of tensor b (2)" in message
+    assert "a = alphas[:, None] of shape (T, 1)" in message
 
 
 def test_training_check_spots_wrong_loss_and_hardcoded_shape():
@@ -299,7 +314,7 @@ def test_skip_if_unfinished(capsys):
 
 def test_grade_in_namespace_finds_functions_by_name():
     assert grade_in_namespace("lerp", {}).status == "missing"
-    assert grade_in_namespace("lerp", {"lerp": reference_lerp}).status == "pass"
+    assert grade_in_namespace("lerp", {"lerp": analysis.lerp}).status == "pass"
 
 
 def test_load_extra_checks(tmp_path):
@@ -308,14 +323,15 @@ def test_load_extra_checks(tmp_path):
         "from vaecourse.checks import Mismatch, register\n"
         "@register('lerp_long', assignment='03_latent_space', function='lerp', points=3)\n"
         "def lerp_long(lerp):\n"
-        "    if lerp(__import__('torch').zeros(2), __import__('torch').ones(2), 100).shape != (100, 2):\n"
-        "        raise Mismatch('on steps=100: expected shape (100, 2)')\n"
+        "    torch = __import__('torch')\n"
+        "    if lerp(torch.zeros(2), torch.ones(2), torch.linspace(0, 1, 100)).shape != (100, 2):\n"
+        "        raise Mismatch('on 100 alphas: expected shape (100, 2)')\n"
     )
     try:
         (extra,) = load_extra_checks(path)
         assert (extra.name, extra.points, extra.function) == ("lerp_long", 3.0, "lerp")
-        assert run_check("lerp_long", reference_lerp).status == "pass"
-        wrong = run_check("lerp_long", lambda z0, z1, steps: z0)
-        assert wrong.line() == "❌ lerp_long: on steps=100: expected shape (100, 2)"
+        assert run_check("lerp_long", analysis.lerp).status == "pass"
+        wrong = run_check("lerp_long", lambda z0, z1, alphas: z0)
+        assert wrong.line() == "❌ lerp_long: on 100 alphas: expected shape (100, 2)"
     finally:
         REGISTRY.pop("lerp_long", None)

@@ -1,4 +1,4 @@
-"""Checks for 03_latent_space: seed Exercises 2 (latent size sweep, elbow) and 3 (latent arithmetic)."""
+"""Checks for 03_latent_space: seed Exercises 2 (latent size sweep, elbow) and 3 (latent arithmetic), lerp, slerp."""
 
 from __future__ import annotations
 
@@ -8,7 +8,18 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from vaecourse.checks.core import Mismatch, call, expect_tensor, fmt, matches, register, seeded, seeded_single_thread
+from vaecourse import analysis
+from vaecourse.checks.core import (
+    Mismatch,
+    call,
+    describe_error,
+    expect_tensor,
+    fmt,
+    matches,
+    register,
+    seeded,
+    seeded_single_thread,
+)
 from vaecourse.checks.fixtures import digits_split
 from vaecourse.config import TrainConfig
 from vaecourse.models import VAE, is_vae
@@ -134,48 +145,79 @@ def check_analogy(latent_analogy: Callable) -> None:
         ], shape_hint="return the decoded image as a batch of one: shape (1, C, H, W).")
 
 
-def reference_lerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
-    t = torch.linspace(0, 1, steps, dtype=z0.dtype).unsqueeze(1)  # (steps, 1)
-    return (1 - t) * z0 + t * z1
+# lerp and slerp are checked against vaecourse.analysis, which the course imports once notebook 03 has
+# taught them: the exercise has the same signature, (z0, z1, alphas) with alphas a (T,) tensor of α values.
 
-
-def reference_slerp(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
-    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm())
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    if torch.sin(omega).abs() < 1e-6:  # (anti)parallel: the arc is a line
-        return reference_lerp(z0, z1, steps)
-    t = torch.linspace(0, 1, steps, dtype=z0.dtype).unsqueeze(1)  # (steps, 1)
-    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-
-
-def _interpolation_cases() -> list[tuple[Tensor, Tensor, int, str]]:
+def _interpolation_cases() -> list[tuple[Tensor, Tensor, Tensor, str]]:
+    """(z0, z1, alphas, label) with T = len(alphas) != D, so that a missing alphas[:, None] cannot broadcast."""
     z0, z1 = torch.randn(2, 4, generator=seeded(20))
-    return [(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), 3, "orthogonal unit vectors"),
-            (z0, z1, 5, "two random vectors of shape (4,)"),
-            (torch.tensor([3.0, 4.0, 0.0]), torch.tensor([6.0, 8.0, 0.0]), 4, "parallel vectors z1 = 2·z0")]
+    return [
+        (torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), torch.linspace(0, 1, 5),
+         "alphas=torch.linspace(0, 1, 5) and orthogonal unit vectors"),
+        (z0, z1, torch.tensor([0.0, 0.25, 0.9]),
+         "alphas=torch.tensor([0.0, 0.25, 0.9]) and two random vectors of shape (4,)"),
+        (torch.tensor([3.0, 4.0, 0.0]), torch.tensor([6.0, 8.0, 0.0]), torch.linspace(0, 1, 4),
+         "alphas=torch.linspace(0, 1, 4) and parallel vectors z1 = 2·z0"),
+    ]
+
+
+COUNT_HINT = ("alphas is a tensor of α values, not a number of steps: use it as it is, "
+              "a = alphas[:, None] of shape (T, 1), instead of torch.linspace(0, 1, steps).")
+SPACING_HINT = ("use the α values in alphas as they are; your path spaces T values evenly from 0 to 1, "
+                "as if alphas were only a count.")
+SHAPE_HINT = "return one row per value in alphas: shape (len(alphas), D), whatever the values are."
+
+
+def _interpolate(func: Callable, z0: Tensor, z1: Tensor, alphas: Tensor, *, case: str) -> object:
+    """func(z0, z1, alphas); an exception becomes a Mismatch, with a hint for the two usual causes."""
+    try:
+        return func(z0.clone(), z1.clone(), alphas.clone())
+    except (NotImplementedError, Mismatch):
+        raise
+    except Exception as e:  # noqa: BLE001 - a learner's error must become feedback
+        if _takes_a_count(func, z0, z1, len(alphas)):  # the torch error would only distract: say what happened
+            raise Mismatch(f"on {case}, your function raised {type(e).__name__}, but it runs when given the number "
+                           f"of steps {len(alphas)} instead. Hint: {COUNT_HINT}") from None
+        error = describe_error(e)
+        message = f"on {case}, your function raised {error}" + ("" if error.endswith(".") else ".")
+        if "must match the size of tensor" in str(e):
+            message += (" Hint: make alphas a column, a = alphas[:, None] of shape (T, 1), so that it broadcasts "
+                        "against z0 and z1 of shape (D,) to (T, D).")
+        raise Mismatch(message) from None
+
+
+def _takes_a_count(func: Callable, z0: Tensor, z1: Tensor, steps: int) -> bool:
+    """Whether func(z0, z1, steps) with an int returns (steps, D): the old signature with a step count."""
+    try:
+        got = func(z0.clone(), z1.clone(), steps)
+    except Exception:  # noqa: BLE001
+        return False
+    return isinstance(got, Tensor) and tuple(got.shape) == (steps, z0.numel())
 
 
 @register("lerp", assignment=ASSIGNMENT, function="lerp", points=1)
 def check_lerp(lerp: Callable) -> None:
-    for z0, z1, steps, label in _interpolation_cases():
-        case = f"lerp(z0, z1, steps={steps}) with {label}"
-        got = call(lerp, z0.clone(), z1.clone(), steps, case=case)
-        expected = reference_lerp(z0, z1, steps)
-        t_wrong = (torch.arange(steps, dtype=z0.dtype) / steps).unsqueeze(1)
-        expect_tensor(got, expected, case=case, hints=[
-            matches((1 - t_wrong) * z0 + t_wrong * z1, "use t = i / (steps − 1) so that the path ends at z1."),
-            matches(expected.flip(0), "start at z0 (t = 0) and end at z1 (t = 1)."),
-        ], shape_hint="return one row per step: shape (steps, D).")
+    for z0, z1, alphas, label in _interpolation_cases():
+        case = f"lerp(z0, z1, alphas) with {label}"
+        got = _interpolate(lerp, z0, z1, alphas, case=case)
+        even = torch.linspace(0, 1, len(alphas))
+        expect_tensor(got, analysis.lerp(z0, z1, alphas), case=case, hints=[
+            matches(analysis.lerp(z0, z1, even), SPACING_HINT),
+            matches(analysis.lerp(z1, z0, alphas), "α = 0 gives z0 and α = 1 gives z1: weight z0 by (1 − α)."),
+        ], shape_hint=SHAPE_HINT)
 
 
 @register("slerp", assignment=ASSIGNMENT, function="slerp", points=2)
 def check_slerp(slerp: Callable) -> None:
-    for z0, z1, steps, label in _interpolation_cases():
-        case = f"slerp(z0, z1, steps={steps}) with {label}"
-        got = call(slerp, z0.clone(), z1.clone(), steps, case=case)
-        expect_tensor(got, reference_slerp(z0, z1, steps), case=case, atol=1e-4, hints=[
+    for z0, z1, alphas, label in _interpolation_cases():
+        case = f"slerp(z0, z1, alphas) with {label}"
+        got = _interpolate(slerp, z0, z1, alphas, case=case)
+        even = torch.linspace(0, 1, len(alphas))
+        expect_tensor(got, analysis.slerp(z0, z1, alphas), case=case, atol=1e-4, hints=[
             ((lambda g, e: not torch.isfinite(g).all()),
              "for parallel vectors sin Ω = 0: fall back to lerp when sin Ω is tiny (and clamp cos Ω to [-1, 1])."),
-            matches(reference_lerp(z0, z1, steps), "that is lerp: slerp follows the arc, "
-                    "(sin((1−t)Ω)·z0 + sin(tΩ)·z1) / sin Ω with cos Ω = z0·z1 / (|z0||z1|)."),
-        ], shape_hint="return one row per step: shape (steps, D).")
+            matches(analysis.lerp(z0, z1, alphas), "that is lerp: slerp follows the arc, "
+                    "(sin((1−α)Ω)·z0 + sin(αΩ)·z1) / sin Ω with cos Ω = z0·z1 / (|z0||z1|)."),
+            matches(analysis.slerp(z0, z1, even), SPACING_HINT),
+            matches(analysis.slerp(z1, z0, alphas), "α = 0 gives z0 and α = 1 gives z1."),
+        ], shape_hint=SHAPE_HINT)
