@@ -177,3 +177,10 @@ def test_error_vs_latent_dim_uses_a_log2_axis_and_marks_the_elbow():
         error_vs_latent_dim(dims, errors, elbow=64)
     with pytest.raises(ValueError, match="errors"):
         error_vs_latent_dim(dims, errors[:3])
+
+
+def test_kl_per_dim_bar_default_threshold_is_the_courses_informative_nats():
+    from vaecourse.analysis import INFORMATIVE_NATS
+
+    ax = kl_per_dim_bar(torch.tensor([0.05, 0.2, 0.5])).axes[0]
+    assert INFORMATIVE_NATS == 0.1 and "2 of 3 carry > 0.1 nats" in ax.get_title()

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+INFORMATIVE_NATS = 0.1  # a latent dimension carries information when its KL exceeds this (nats)
+
 
 def lerp(z0: Tensor, z1: Tensor, alphas: Tensor) -> Tensor:
     """Straight line (1-α)·z0 + α·z1 for each α: z0, z1 (D,), alphas (T,) -> (T, D)."""

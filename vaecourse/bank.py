@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vaecourse.analysis import INFORMATIVE_NATS
 from vaecourse.data import data_root, load_dataset
 from vaecourse.ensemble import StackedVAE, stacked_losses, train_stacked
 from vaecourse.losses import kl_divergence_per_dim
@@ -27,7 +28,6 @@ from vaecourse.train import pick_device
 
 FORMAT_VERSION = 2
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_j]) exceeds this
-INFORMATIVE_NATS = 0.1  # a latent dimension carries information when its KL exceeds this
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from threadpoolctl import threadpool_limits
 from torch import Tensor
 
+from vaecourse.analysis import INFORMATIVE_NATS
 from vaecourse.plotting import (
     LOSS_UNITS,
     Array,
@@ -224,8 +225,8 @@ def rate_distortion(
     return fig
 
 
-def kl_per_dim_bar(kl_per_dim: Array, threshold: float = 0.01) -> Figure:
-    """KL per latent dimension (D,), or (N, D) averaged over N, in nats; dims above threshold are active."""
+def kl_per_dim_bar(kl_per_dim: Array, threshold: float = INFORMATIVE_NATS) -> Figure:
+    """KL per latent dimension (D,), or (N, D) averaged over N, in nats; dims above threshold carry information."""
     kl = to_numpy(kl_per_dim, "kl_per_dim")
     if kl.ndim not in (1, 2):
         raise ValueError(f"kl_per_dim must be (D,) or (N, D); got shape {kl.shape}.")
@@ -237,12 +238,12 @@ def kl_per_dim_bar(kl_per_dim: Array, threshold: float = 0.01) -> Figure:
     ax.axhline(threshold, color="red", ls="--", lw=1, label=f"threshold {threshold:g} nats")
     ax.legend(handles=[
         *ax.get_legend_handles_labels()[0],
-        Line2D([], [], color="tab:blue", lw=6, label="active"),
-        Line2D([], [], color="lightgrey", lw=6, label="inactive (collapsed)"),
+        Line2D([], [], color="tab:blue", lw=6, label="carries information"),
+        Line2D([], [], color="lightgrey", lw=6, label="unused (collapsed)"),
     ])
     ax.set_xticks(np.arange(0, len(kl), max(1, len(kl) // 25)))
     ax.set(xlabel="latent dimension", ylabel="KL (nats per image)")
-    ax.set_title(f"KL per dimension: {active.sum()} of {len(kl)} active")
+    ax.set_title(f"KL per dimension: {active.sum()} of {len(kl)} carry > {threshold:g} nats")
     return fig
 
 
