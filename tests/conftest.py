@@ -64,3 +64,14 @@ def tiny_bank(tmp_path_factory: pytest.TempPathFactory):
 
     spec = BankSpec(dataset="digits", betas=(0.5, 1.0, 4.0), latent_dims=(2, 4, 8), hidden=64, epochs=3, batch_size=64)
     return load_bank(spec, root=tmp_path_factory.mktemp("bank"), progress=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests use small tensors, and `make test` runs two workers on two cores: one thread each."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -27,15 +27,6 @@ B, SHAPE, D = 5, (1, 4, 6), 3  # batch, (C, H, W), latent dim
 N = math.prod(SHAPE)  # data dims per example
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors on a shared 2-core box: one thread is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -23,15 +23,6 @@ from vaecourse.models import (
 DIGITS = (1, 8, 8)  # sklearn's load_digits images
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors on a shared 2-core box: one thread is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _linear_shapes(module: nn.Module) -> list[tuple[int, int]]:
     return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
 

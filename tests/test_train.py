@@ -20,15 +20,6 @@ LATENT = 4
 FAST = TrainConfig(epochs=3, batch_size=100, lr=3e-3, seed=0, device="cpu", num_threads=1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models on a shared 2-core box: one thread is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits() -> Tensor:
     """All 1797 digits as (N, 1, 8, 8) float32 in [0, 1]."""
