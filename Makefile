@@ -38,8 +38,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
+# JupyterLab refuses to start as root (common in containers) unless told it may.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 # Copies the shared MNIST archives when they are used, then loads every dataset once (so
 # parallel test workers never extract the same archive at the same time) and shows what loads.
