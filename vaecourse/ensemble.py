@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from vaecourse.losses import elementwise_recon_nll, kl_divergence_per_dim
 from vaecourse.models import VAE
+from vaecourse.train import make_adam
 
 
 class StackedVAE(nn.Module):
@@ -107,7 +108,7 @@ def train_stacked(
     torch.manual_seed(seed)
     x_train = x_train.to(device, torch.float32)
     beta_t = torch.tensor(betas, device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    optimizer = make_adam(model, lr)
     n, steps = x_train.shape[0], math.ceil(x_train.shape[0] / batch_size)
     history = []
     bar = tqdm(total=epochs * steps, disable=not progress, unit="step", desc="model bank", leave=False)
