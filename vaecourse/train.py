@@ -108,7 +108,7 @@ def fit(
     """
     if loss.recon_loss_type == "bce":
         _check_unit_interval(x_train)
-    with _torch_threads(config.num_threads):
+    with torch_threads(config.num_threads):
         device = pick_device(config.device)
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
         torch.manual_seed(config.seed)
@@ -178,7 +178,7 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 @contextlib.contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
+def torch_threads(num_threads: int | None) -> Iterator[None]:
     """Use `num_threads` torch CPU threads inside the block (None: leave as is), then restore."""
     before = torch.get_num_threads()
     if num_threads is not None:
