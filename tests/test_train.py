@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from torch import Tensor
 from vaecourse.config import BetaSchedule, LossConfig, TrainConfig
 from vaecourse.losses import kl_divergence, vae_reconstruction_loss
 from vaecourse.models import VAE, Autoencoder, ConvVAE, GaussianVAE
+import vaecourse.train as train_module
 from vaecourse.train import evaluate, fit, importance_weighted_nll
 
 DIGITS = (1, 8, 8)
@@ -255,3 +257,47 @@ def test_iwae_with_one_sample_agrees_with_evaluate(digits, loss_type):
 def test_iwae_needs_a_vae(digits):
     with pytest.raises(ValueError, match="needs a VAE"):
         importance_weighted_nll(Autoencoder(DIGITS, LATENT), digits[:10], k=2)
+
+
+# --- threads ------------------------------------------------------------------------------------
+
+def _fake_proc_stat(monkeypatch, snapshots: list[str]) -> None:
+    lines = iter(snapshots)
+    monkeypatch.setattr(train_module, "open", lambda *a, **k: io.StringIO(next(lines)), raising=False)
+    monkeypatch.setattr(train_module.time, "sleep", lambda s: None)
+
+
+def test_idle_cores_reads_the_idle_share_between_two_snapshots(monkeypatch):
+    monkeypatch.setattr(train_module.os, "cpu_count", lambda: 4)
+    # user nice system idle iowait irq softirq steal: +100 busy, +250 idle, +50 iowait of 400 ticks
+    _fake_proc_stat(monkeypatch, ["cpu 1000 0 0 5000 100 0 0 0 0 0\n",
+                                  "cpu 1100 0 0 5250 150 0 0 0 0 0\n"])
+    assert train_module.idle_cores() == pytest.approx(4 * 300 / 400)
+
+
+def test_idle_cores_is_none_where_proc_stat_is_missing(monkeypatch):
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("/proc/stat")
+    monkeypatch.setattr(train_module, "open", missing, raising=False)
+    assert train_module.idle_cores() is None
+
+
+@pytest.mark.parametrize("idle, expected", [(0.1, 1), (0.9, 1), (1.5, 1), (1.85, 2), (7.0, 2), (None, 2)])
+def test_auto_threads_uses_one_thread_per_idle_core(monkeypatch, idle, expected):
+    monkeypatch.setattr(train_module, "TORCH_DEFAULT_THREADS", 2)
+    monkeypatch.setattr(train_module, "idle_cores", lambda: idle)
+    assert train_module.auto_threads() == expected
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True])
+def test_num_threads_must_be_auto_none_or_a_positive_int(bad):
+    with pytest.raises(ValueError, match="num_threads"):
+        TrainConfig(num_threads=bad)
+
+
+def test_fit_chooses_threads_records_them_and_restores_the_callers(monkeypatch, digits):
+    monkeypatch.setattr(train_module, "auto_threads", lambda: 1)
+    before = torch.get_num_threads()
+    history = fit(_vae(), digits[:200], dataclasses.replace(FAST, epochs=1, num_threads="auto"), progress=False)
+    assert history.threads == 1
+    assert torch.get_num_threads() == before

@@ -171,24 +171,30 @@ def _build_lock(path: Path) -> Iterator[None]:
 
 
 def build_payload(
-    spec: BankSpec, *, root: str | Path | None = None, device: str | None = None, progress: bool = True
+    spec: BankSpec, *, root: str | Path | None = None, device: str | None = None, progress: bool = True,
+    num_threads: int | str | None = "auto",
 ) -> dict:
-    """Train the whole grid and precompute every view; returns plain tensors and numbers."""
+    """Train the whole grid and precompute every view; returns plain tensors and numbers.
+
+    num_threads: torch CPU threads for the build ("auto": one per idle core, see
+    `train.auto_threads`; ignored on a GPU).
+    """
     start = time.perf_counter()
     train, test = load_dataset(spec.dataset, "train", root=root), load_dataset(spec.dataset, "test", root=root)
     dev = pick_device(device)
     torch.manual_seed(spec.seed)
     stacked = _stacked_from_spec(spec, tuple(train.images.shape[1:])).to(dev)
     betas = [b for b, _ in spec.grid()]
-    # One CPU thread: measured on a 2-core machine, 213 s at one thread against 458 s at two
-    # (two OpenMP threads stall whenever anything else wants a core). No effect on a GPU.
-    with torch_threads(1 if dev.type == "cpu" else None):
+    # Threads matter on a small CPU: measured on 2 cores, two threads build the bank about 2x
+    # faster than one on an idle machine, and about 2x slower when another process is busy.
+    with torch_threads(num_threads if dev.type == "cpu" else None):
+        threads = torch.get_num_threads()
         history = train_stacked(
             stacked, train.images, betas, epochs=spec.epochs, batch_size=spec.batch_size,
             lr=spec.lr, seed=spec.seed, progress=progress,
         )
-    payload = _precompute(stacked, test.images, test.labels, torch.tensor(betas, device=dev), spec.seed)
-    payload.update(
+        payload = _precompute(stacked, test.images, test.labels, torch.tensor(betas, device=dev), spec.seed)
+    payload.update(threads=threads if dev.type == "cpu" else 0,
         state_dict={k: v.cpu() for k, v in stacked.state_dict().items()},
         train_history=torch.tensor(history), build_seconds=time.perf_counter() - start,
         device=str(dev),
@@ -238,6 +244,11 @@ def _test_metrics(stacked: StackedVAE, x_test: Tensor, betas: Tensor, seed: int,
     }
 
 
+def _threads_note(payload: dict) -> str:
+    threads = payload.get("threads", 0)  # banks built before this was recorded have none
+    return f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""
+
+
 def _main(argv: list[str] | None = None) -> int:
     """`python -m vaecourse.bank [DATASET]`: build (or find) the default bank and report it."""
     import argparse
@@ -248,7 +259,8 @@ def _main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     bank = load_bank(BankSpec(dataset=args.dataset))
     print(f"model bank: {len(bank.spec.grid())} models at {bank.path} "
-          f"(trained in {bank.build_seconds:.0f} s on {bank.payload['device']}; "
+          f"(built in {bank.build_seconds:.0f} s on {bank.payload['device']}"
+          f"{_threads_note(bank.payload)}; "
           f"this call took {time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -74,7 +74,9 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None  # None: cuda, else mps, else cpu
     binarize: bool = False  # dynamic binarisation: a fresh Bernoulli sample of every batch
-    num_threads: int | None = None  # torch CPU threads during fit (then restored); None: as is
+    # torch CPU threads during fit (then restored): "auto" = one per idle core (train.auto_threads),
+    # an int, or None to leave torch's setting as it is. Ignored on a GPU.
+    num_threads: int | str | None = "auto"
     lr_schedule: str = "constant"  # "cosine": lr·½(1 + cos(π·t/T)) over the run's T steps
 
     def __post_init__(self) -> None:
@@ -82,6 +84,8 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1.")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}.")
+        if not (self.num_threads in (None, "auto") or (type(self.num_threads) is int and self.num_threads >= 1)):
+            raise ValueError(f"num_threads must be 'auto', None or an int >= 1, got {self.num_threads!r}.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"Unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}.")
 
