@@ -25,6 +25,7 @@ from vaecourse.plotting import (  # noqa: E402
     pixel_loss_curves,
     reconstruction_error_analysis,
     reconstructions,
+    train_vs_val,
 )
 from vaecourse.train import History  # noqa: E402
 
@@ -189,3 +190,24 @@ def test_pixel_loss_curves_draws_each_curve_and_marks_its_minimum():
     np.testing.assert_allclose(minima, 0.7, atol=0.006)  # every one of these losses is lowest at x̂ = x
     with pytest.raises(ValueError, match="mse"):
         pixel_loss_curves(0.7, {"mse": (x_hat, x_hat[:5])})
+
+
+def test_train_vs_val_draws_both_curves_at_their_epochs():
+    h = history()
+    h.val = [{"neg_elbo": 55.0, "recon": 49.0, "kl": 6.0}, {"neg_elbo": 45.0, "recon": 36.0, "kl": 9.0}]
+    fig = train_vs_val(h)
+    train, val = fig.axes[0].get_lines()
+    np.testing.assert_allclose(train.get_xydata(), [[0.5, 50.0], [1.5, 40.0]])
+    np.testing.assert_allclose(val.get_xydata(), [[1.0, 55.0], [2.0, 45.0]])
+    assert fig.axes[0].get_ylabel() == LOSS_UNITS
+    recon = train_vs_val(h.as_dict(), "recon").axes[0].get_lines()
+    np.testing.assert_allclose(recon[1].get_ydata(), [49.0, 36.0])
+
+
+def test_train_vs_val_says_what_is_missing():
+    with pytest.raises(ValueError, match="x_val"):
+        train_vs_val(history())
+    h = history()
+    h.val = [{"neg_elbo": 1.0}] * 2
+    with pytest.raises(ValueError, match="val_key"):
+        train_vs_val(h, "elbo")

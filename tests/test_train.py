@@ -301,3 +301,23 @@ def test_fit_chooses_threads_records_them_and_restores_the_callers(monkeypatch, 
     history = fit(_vae(), digits[:200], dataclasses.replace(FAST, epochs=1, num_threads="auto"), progress=False)
     assert history.threads == 1
     assert torch.get_num_threads() == before
+
+
+# --- precision ----------------------------------------------------------------------------------
+
+def test_bf16_training_learns_like_fp32_and_keeps_float32_weights(binary_digits):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        model = _vae()
+        history = fit(model, binary_digits[:1000], dataclasses.replace(FAST, epochs=10, precision=precision),
+                      progress=False)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        runs[precision] = evaluate(model, binary_digits[1000:])["neg_elbo"], history.epoch_total
+    (fp32, fp32_curve), (bf16, bf16_curve) = runs["fp32"], runs["bf16"]
+    assert bf16_curve[-1] < 0.8 * bf16_curve[0]  # it learns
+    assert bf16 == pytest.approx(fp32, rel=0.03)  # and ends where float32 ends (test −ELBO)
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")

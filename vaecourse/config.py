@@ -9,6 +9,7 @@ REDUCTIONS = ("sum", "mean", "none", "batchmean")  # see losses.reduce_loss
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 MODEL_KINDS = ("autoencoder", "vae", "conv_vae", "gaussian_vae")
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class TrainConfig:
     # an int, or None to leave torch's setting as it is. Ignored on a GPU.
     num_threads: int | str | None = "auto"
     lr_schedule: str = "constant"  # "cosine": lr·½(1 + cos(π·t/T)) over the run's T steps
+    # "bf16": forward pass under torch.autocast(bfloat16), weights and optimiser stay float32.
+    # Faster only where the hardware has bfloat16 units (recent GPUs; CPUs with AMX/AVX512-BF16).
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -86,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}.")
         if not (self.num_threads in (None, "auto") or (type(self.num_threads) is int and self.num_threads >= 1)):
             raise ValueError(f"num_threads must be 'auto', None or an int >= 1, got {self.num_threads!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"Unknown precision {self.precision!r}; choose one of {PRECISIONS}.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"Unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}.")
 

@@ -310,3 +310,28 @@ def pixel_loss_curves(x_target: float, curves: Mapping[str, tuple[Array, Array]]
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
+
+
+def train_vs_val(history: History | Mapping, val_key: str = "neg_elbo") -> Figure:
+    """Per epoch: the training loss (mean over the epoch's steps) and the validation loss after it.
+
+    history: what `fit(..., x_val=...)` returned (or its .as_dict()); val_key: which `evaluate`
+    number to draw (neg_elbo, recon or kl). Both in nats per image, summed over pixels.
+    """
+    h = history.as_dict() if isinstance(history, History) else dict(history)
+    train_key = {"neg_elbo": "epoch_total", "recon": "epoch_recon", "kl": "epoch_kl"}.get(val_key)
+    if train_key is None:
+        raise ValueError(f"val_key must be 'neg_elbo', 'recon' or 'kl', got {val_key!r}.")
+    if not h.get("val") or len(h["val"]) != len(h.get(train_key) or []):
+        raise ValueError("train_vs_val needs a History from fit(..., x_val=...): one validation result per epoch.")
+    train = np.asarray(h[train_key], dtype=float)
+    val = np.asarray([v[val_key] for v in h["val"]], dtype=float)
+    epochs = np.arange(1, len(train) + 1)
+    fig, axes = new_figure(1, 1, figsize=(7, 4))
+    ax = axes[0, 0]
+    ax.plot(epochs - 0.5, train, "o-", color="tab:blue", label="training (mean over the epoch)")
+    ax.plot(epochs, val, "s-", color="tab:orange", label="validation (after the epoch)")
+    ax.set(xlabel="epoch", ylabel=LOSS_UNITS, title=f"{'−ELBO' if val_key == 'neg_elbo' else val_key}: training vs validation")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig

@@ -75,7 +75,7 @@ def _batch_loss(model: nn.Module, xb: Tensor, loss: LossConfig, beta: float):
         recon = elementwise_recon_nll(x_hat, xb, loss.recon_loss_type).flatten(1).sum(1).mean()
         zero = recon.new_zeros(())
         return recon, recon, zero, zero.view(1)
-    mu, logvar = model.encode(xb)
+    mu, logvar = (t.float() for t in model.encode(xb))  # float32 even under bf16 autocast: KL sums
     logits = model.decode_logits(model.reparameterize(mu, logvar))
     total, recon, kl = vae_loss(
         logits, xb, mu, logvar, beta, loss.recon_loss_type, reduction="batchmean",
@@ -146,6 +146,7 @@ def _train_epoch(
     steps = math.ceil(x_train.shape[0] / config.batch_size)
     stats = torch.zeros(steps, 3, device=x_train.device)  # (steps, [total, recon, kl])
     kl_dims_sum, betas = 0.0, []
+    autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=config.precision == "bf16")
     for i, batch in enumerate(order.split(config.batch_size)):
         xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
         if config.binarize:
@@ -154,7 +155,8 @@ def _train_epoch(
         if config.lr_schedule != "constant":
             _set_lr(optimizer, lr_at(config, step, config.epochs * steps))
         beta = beta_at(loss.beta, step)
-        total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta)
+        with autocast:
+            total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
