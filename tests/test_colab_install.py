@@ -29,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PINS = REPO / "tests" / "colab" / "colab-preinstalled.txt"
 LESSONS = ["00_start_here.ipynb", "01_reconstruction_loss.ipynb",
-           "02_vae_objective.ipynb", "03_latent_space.ipynb"]
+           "02_vae_objective.ipynb", "03_latent_space.ipynb", "04_best_model.ipynb"]
 PIP_INSTALL = re.compile(
     r"^\s*[!%]\s*(?:(?:\{[^}]*\}|\S*python[\d.]*)\s+-m\s+)?pip3?\s+install\s+(?P<args>.*)$", re.M)
 COURSE = re.compile(r"^vaecourse(?P<extras>\[[^\]]*\])?(?:\s*@.*)?$", re.I)

@@ -321,3 +321,31 @@ def test_bf16_training_learns_like_fp32_and_keeps_float32_weights(binary_digits)
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp16")
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    cpu = torch.device("cpu")
+    for fast in (True, False):
+        monkeypatch.setattr(train_module, "bf16_is_fast", lambda device, fast=fast: fast)
+        assert train_module.uses_bf16(TrainConfig(precision="auto"), cpu) is fast
+        assert train_module.uses_bf16(TrainConfig(precision="bf16"), cpu) is True
+        assert train_module.uses_bf16(TrainConfig(precision="fp32"), cpu) is False
+
+
+def test_bf16_is_fast_reads_the_amx_flag(monkeypatch):
+    def cpuinfo(flags):
+        return lambda *a, **k: io.StringIO(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
+    monkeypatch.setattr(train_module, "open", cpuinfo("avx512f amx_bf16 amx_tile"), raising=False)
+    assert train_module.bf16_is_fast("cpu")
+    monkeypatch.setattr(train_module, "open", cpuinfo("avx512f avx512_bf16"), raising=False)
+    assert not train_module.bf16_is_fast("cpu")
+    assert not train_module.bf16_is_fast("meta")
+
+
+def test_iwae_per_image_estimates_average_to_the_mean(trained_vae, binary_digits):
+    x = binary_digits[:40]
+    per_image = importance_weighted_nll(trained_vae, x, k=20, per_image=True)
+    assert per_image.shape == (40,)
+    assert per_image.mean().item() == pytest.approx(importance_weighted_nll(trained_vae, x, k=20), rel=1e-6)
+    with pytest.raises(ValueError, match="k must be"):
+        importance_weighted_nll(trained_vae, x, k=0)

@@ -9,7 +9,7 @@ REDUCTIONS = ("sum", "mean", "none", "batchmean")  # see losses.reduce_loss
 BETA_SCHEDULES = ("constant", "linear", "cyclical")
 MODEL_KINDS = ("autoencoder", "vae", "conv_vae", "gaussian_vae")
 LR_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class TrainConfig:
     num_threads: int | str | None = "auto"
     lr_schedule: str = "constant"  # "cosine": lr·½(1 + cos(π·t/T)) over the run's T steps
     # "bf16": forward pass under torch.autocast(bfloat16), weights and optimiser stay float32.
-    # Faster only where the hardware has bfloat16 units (recent GPUs; CPUs with AMX/AVX512-BF16).
+    # Faster only where the hardware has bfloat16 units (Ampere+ GPUs; CPUs with AMX); "auto"
+    # uses bf16 exactly there (train.bf16_is_fast) and float32 elsewhere.
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
@@ -111,3 +112,11 @@ class ModelConfig:
             raise ValueError(f"Unknown model kind {self.kind!r}; choose one of {MODEL_KINDS}.")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}.")
+
+
+# The course's best model within one notebook's CPU budget (~4 minutes on 2 cores): notebook 04
+# trains it and benchmarks/bench_quality.py measures its likelihood (benchmarks/RESULTS.md §4).
+BEST_MODEL = ModelConfig("conv_vae", latent_dim=20, hidden_dims=(32, 64, 256))
+BEST_TRAINING = TrainConfig(
+    epochs=16, batch_size=128, lr=2e-3, lr_schedule="cosine", binarize=True, precision="auto",
+)

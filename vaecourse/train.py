@@ -146,7 +146,7 @@ def _train_epoch(
     steps = math.ceil(x_train.shape[0] / config.batch_size)
     stats = torch.zeros(steps, 3, device=x_train.device)  # (steps, [total, recon, kl])
     kl_dims_sum, betas = 0.0, []
-    autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=config.precision == "bf16")
+    autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=uses_bf16(config, x_train.device))
     for i, batch in enumerate(order.split(config.batch_size)):
         xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
         if config.binarize:
@@ -181,6 +181,29 @@ def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def bf16_is_fast(device: torch.device | str) -> bool:
+    """True where bfloat16 matrix products run on dedicated hardware: a CUDA GPU with native bf16
+    (Ampere or newer), or a CPU with AMX tiles (Intel Sapphire Rapids and later; Linux check)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # older torch: no emulation argument
+            return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo") as f:
+                return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+        except OSError:
+            return False
+    return False
+
+
+def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
+    """Whether fit trains `config` under bfloat16 autocast on `device`."""
+    return config.precision == "bf16" or (config.precision == "auto" and bf16_is_fast(device))
 
 
 # torch's own default (one thread per physical core), read before anyone changes it.
@@ -323,26 +346,30 @@ def _evaluation_sums(model: nn.Module, x: Tensor, loss: LossConfig, batch_size: 
 
 @torch.no_grad()
 def importance_weighted_nll(
-    model: nn.Module, x: Tensor, k: int = 1000, *, loss_type: str = "bce", batch_size: int = 16, seed: int = 0
-) -> float:
+    model: nn.Module, x: Tensor, k: int = 1000, *, loss_type: str = "bce", batch_size: int = 16, seed: int = 0,
+    per_image: bool = False,
+) -> float | Tensor:
     """Importance-weighted estimate of -log p(x) (Burda et al. 2016), nats per image.
 
     log p(x) ≈ logsumexp_k[log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
     x should be binary for loss_type="bce" (a Bernoulli density). Larger k: tighter bound.
+    Returns the mean over x, or with per_image=True the estimate for every image (N,) (CPU).
     """
     if not is_vae(model):
         raise ValueError("importance_weighted_nll needs a VAE (an encoder that returns mu, logvar).")
+    if k < 1:
+        raise ValueError(f"k must be >= 1 importance samples, got {k}.")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     with _seeded(seed, device):
-        total = sum(_iw_nll_sum(model, xb.to(device, torch.float32), k, loss_type) for xb in x.split(batch_size))
+        nll = torch.cat([_iw_nll(model, xb.to(device, torch.float32), k, loss_type) for xb in x.split(batch_size)])
     model.train(was_training)
-    return total / x.shape[0]
+    return nll if per_image else nll.double().mean().item()
 
 
-def _iw_nll_sum(model: nn.Module, xb: Tensor, k: int, loss_type: str) -> float:
-    """Σ_b -log p̂(x_b) with k importance samples for one batch xb (b, C, H, W)."""
+def _iw_nll(model: nn.Module, xb: Tensor, k: int, loss_type: str) -> Tensor:
+    """-log p̂(x_b) with k importance samples for each image of one batch xb (b, C, H, W): (b,) on the CPU."""
     device = xb.device
     const = NLL_CONSTANT_PER_ELEMENT[loss_type] * xb[0].numel()
     logvar_x = getattr(model, "logvar_x", None)
@@ -357,4 +384,4 @@ def _iw_nll_sum(model: nn.Module, xb: Tensor, k: int, loss_type: str) -> float:
     nll = elementwise_recon_nll(logits, target, loss_type, logits=True, logvar_x=logvar_x)
     log_px_z = -(nll.flatten(1).sum(1).view(k, -1) + const)  # (k, b)
     log_w = log_px_z + log_prior - log_q
-    return (math.log(k) - torch.logsumexp(log_w, dim=0)).sum().item()
+    return (math.log(k) - torch.logsumexp(log_w, dim=0)).cpu()

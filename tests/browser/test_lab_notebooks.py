@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 LESSONS = ["00_start_here.ipynb", "01_reconstruction_loss.ipynb",
-           "02_vae_objective.ipynb", "03_latent_space.ipynb"]
+           "02_vae_objective.ipynb", "03_latent_space.ipynb", "04_best_model.ipynb"]
 REQUIRED_SLIDERS = {"02_vae_objective.ipynb": ("beta",), "03_latent_space.ipynb": ("latent",)}
 RUN_TIMEOUT_S = float(os.environ.get("VAECOURSE_BROWSER_RUN_TIMEOUT", 900))
 REDRAW_TIMEOUT_S = float(os.environ.get("VAECOURSE_BROWSER_REDRAW_TIMEOUT", 60))
