@@ -349,3 +349,11 @@ def test_iwae_per_image_estimates_average_to_the_mean(trained_vae, binary_digits
     assert per_image.mean().item() == pytest.approx(importance_weighted_nll(trained_vae, x, k=20), rel=1e-6)
     with pytest.raises(ValueError, match="k must be"):
         importance_weighted_nll(trained_vae, x, k=0)
+
+
+def test_conv_vae_trains_under_bf16_and_returns_contiguous_weights(digits):
+    torch.manual_seed(0)
+    model = ConvVAE(DIGITS, LATENT, (8, 16, 32))
+    history = fit(model, digits[:500], dataclasses.replace(FAST, epochs=4, precision="bf16"), progress=False)
+    assert history.epoch_total[-1] < 0.9 * history.epoch_total[0]
+    assert all(p.is_contiguous() and p.dtype == torch.float32 for p in model.parameters())

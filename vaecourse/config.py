@@ -118,5 +118,5 @@ class ModelConfig:
 # trains it and benchmarks/bench_quality.py measures its likelihood (benchmarks/RESULTS.md §4).
 BEST_MODEL = ModelConfig("conv_vae", latent_dim=20, hidden_dims=(32, 64, 256))
 BEST_TRAINING = TrainConfig(
-    epochs=16, batch_size=128, lr=2e-3, lr_schedule="cosine", binarize=True, precision="auto",
+    epochs=20, batch_size=128, lr=1e-3, lr_schedule="cosine", binarize=True, precision="auto",
 )
