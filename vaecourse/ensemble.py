@@ -111,7 +111,7 @@ def train_stacked(
     optimizer = make_adam(model, lr)
     n, steps = x_train.shape[0], math.ceil(x_train.shape[0] / batch_size)
     history = []
-    bar = tqdm(total=epochs * steps, disable=not progress, unit="step", desc="model bank", leave=False)
+    bar = tqdm(total=epochs * steps, disable=not progress, unit="step", desc="model bank", leave=True)
     for _ in range(epochs):
         epoch_total = torch.zeros(len(betas), device=device)
         order = torch.randperm(n, generator=generator).to(device)

@@ -123,7 +123,8 @@ def fit(
         optimizer = make_adam(model, config.lr)
         history = History(n_train=x_train.shape[0], threads=torch.get_num_threads())
         steps = math.ceil(x_train.shape[0] / config.batch_size)
-        bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=False)
+        # leave=True: a finished bar stays (a closed one would leave a dead widget in saved notebooks)
+        bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=True)
         for epoch in range(config.epochs):
             order = torch.randperm(x_train.shape[0], generator=generator).to(device)
             _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar)
