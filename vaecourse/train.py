@@ -117,7 +117,8 @@ def fit(
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
         torch.manual_seed(config.seed)
         # Convolutions under bf16 run 10-16 % faster channels-last (measured on AMX; no gain in fp32).
-        channels_last = uses_bf16(config, device) and any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+        bf16 = uses_bf16(config, device)
+        channels_last = bf16 and any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
         model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format).train()
         x_train = x_train.to(device, torch.float32)
         optimizer = make_adam(model, config.lr)
@@ -127,7 +128,7 @@ def fit(
         bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=True)
         for epoch in range(config.epochs):
             order = torch.randperm(x_train.shape[0], generator=generator).to(device)
-            _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar)
+            _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16)
             if x_val is not None:
                 history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
                 model.train()
@@ -141,7 +142,7 @@ def fit(
 
 def _train_epoch(
     model: nn.Module, x_train: Tensor, order: Tensor, optimizer: torch.optim.Optimizer,
-    config: TrainConfig, loss: LossConfig, history: History, first_step: int, bar,
+    config: TrainConfig, loss: LossConfig, history: History, first_step: int, bar, bf16: bool,
 ) -> None:
     """One pass over x_train (N, C, H, W) in the order `order` (N,); appends to `history`.
 
@@ -151,7 +152,7 @@ def _train_epoch(
     steps = math.ceil(x_train.shape[0] / config.batch_size)
     stats = torch.zeros(steps, 3, device=x_train.device)  # (steps, [total, recon, kl])
     kl_dims_sum, betas = 0.0, []
-    autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=uses_bf16(config, x_train.device))
+    autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=bf16)
     for i, batch in enumerate(order.split(config.batch_size)):
         xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
         if config.binarize:
