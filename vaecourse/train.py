@@ -250,17 +250,13 @@ def auto_threads() -> int:
     return max(1, min(TORCH_DEFAULT_THREADS, int(idle + 0.2)))  # 1.8 idle cores count as 2
 
 
-def resolve_threads(num_threads: int | str | None) -> int | None:
-    """TrainConfig.num_threads -> a thread count: "auto" -> auto_threads(); None stays None."""
-    return auto_threads() if num_threads == "auto" else num_threads
-
-
 @contextlib.contextmanager
 def torch_threads(num_threads: int | str | None) -> Iterator[None]:
     """Use `num_threads` torch CPU threads inside the block ("auto": `auto_threads()`; None: leave
     as is), then restore the previous count."""
     before = torch.get_num_threads()
-    num_threads = resolve_threads(num_threads)
+    if num_threads == "auto":
+        num_threads = auto_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
