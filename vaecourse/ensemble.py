@@ -13,11 +13,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-from tqdm.auto import tqdm
-
 from vaecourse.losses import elementwise_recon_nll, kl_divergence_per_dim
 from vaecourse.models import VAE
-from vaecourse.train import make_adam
+from vaecourse.train import make_adam, progress_bar
 
 
 class StackedVAE(nn.Module):
@@ -111,7 +109,7 @@ def train_stacked(
     optimizer = make_adam(model, lr)
     n, steps = x_train.shape[0], math.ceil(x_train.shape[0] / batch_size)
     history = []
-    bar = tqdm(total=epochs * steps, disable=not progress, unit="step", desc="model bank", leave=True)
+    bar = progress_bar(epochs * steps, enabled=progress, desc="model bank")
     for _ in range(epochs):
         epoch_total = torch.zeros(len(betas), device=device)
         order = torch.randperm(n, generator=generator).to(device)

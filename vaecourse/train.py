@@ -29,6 +29,23 @@ from vaecourse.losses import (
 from vaecourse.models import is_vae
 
 
+# A progress bar redraws at most this many times per run (plus once per epoch for its postfix).
+BAR_REDRAWS = 200
+
+
+def progress_bar(total: int, *, enabled: bool = True, desc: str | None = None) -> tqdm:
+    """A tqdm bar over `total` steps that redraws at most ~BAR_REDRAWS times, and at most twice a second.
+
+    In a notebook every redraw is a widget message. Jupyter only delivers so many unread messages:
+    nbval reads a cell's messages when the cell ends, so a long cell that redrew thousands of
+    times lost its final message, and nbval failed with "Timeout of 5 seconds exceeded waiting
+    for output" (measured here: 6,000 redraws in one cell fail, 3,000 pass; tests/test_progress.py).
+    leave=True: a finished bar stays (a closed one would leave a dead widget in saved notebooks).
+    """
+    return tqdm(total=total, disable=not enabled, unit="step", desc=desc, leave=True,
+                miniters=max(1, math.ceil(total / BAR_REDRAWS)), mininterval=0.5)
+
+
 def pick_device(preferred: str | None = None) -> torch.device:
     """`preferred` if given, else cuda, else mps (Apple), else cpu."""
     if preferred is not None:
@@ -124,8 +141,7 @@ def fit(
         optimizer = make_adam(model, config.lr)
         history = History(n_train=x_train.shape[0], threads=torch.get_num_threads())
         steps = math.ceil(x_train.shape[0] / config.batch_size)
-        # leave=True: a finished bar stays (a closed one would leave a dead widget in saved notebooks)
-        bar = tqdm(total=config.epochs * steps, disable=not progress, unit="step", leave=True)
+        bar = progress_bar(config.epochs * steps, enabled=progress)
         for epoch in range(config.epochs):
             order = torch.randperm(x_train.shape[0], generator=generator).to(device)
             _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16)
