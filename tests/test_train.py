@@ -357,3 +357,37 @@ def test_conv_vae_trains_under_bf16_and_returns_contiguous_weights(digits):
     history = fit(model, digits[:500], dataclasses.replace(FAST, epochs=4, precision="bf16"), progress=False)
     assert history.epoch_total[-1] < 0.95 * history.epoch_total[0]  # it learns (45.0 -> 40.7 nats measured)
     assert all(p.is_contiguous() and p.dtype == torch.float32 for p in model.parameters())
+
+
+def _conv_layouts(model) -> list[bool]:
+    return [m.weight.is_contiguous(memory_format=torch.channels_last) for m in model.modules()
+            if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1]
+
+
+def test_bf16_conv_training_stays_channels_last_through_validation(digits):
+    """evaluate(x_val) inside fit must not switch the model back to the default layout mid-training."""
+    torch.manual_seed(0)
+    model = ConvVAE(DIGITS, LATENT, (8, 16, 32))
+    seen = []
+    conv = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1][0]
+    conv.register_forward_pre_hook(lambda m, _: seen.append((m.training, m.weight.is_contiguous(memory_format=torch.channels_last))))
+    fit(model, digits[:300], dataclasses.replace(FAST, epochs=3, precision="bf16"), x_val=digits[300:400], progress=False)
+    training = [layout for is_training, layout in seen if is_training]
+    assert len(training) == 9 and all(training)  # 3 epochs x 3 batches, every one channels-last
+    assert _conv_layouts(model) == [False]  # restored when fit returns
+
+
+def test_channels_last_changes_layout_not_results(digits):
+    torch.manual_seed(0)
+    model = ConvVAE(DIGITS, LATENT, (8, 16, 32)).eval()
+    z = torch.randn(16, LATENT)
+    with torch.no_grad():
+        before = model.decode_logits(z)
+        with train_module.channels_last(model):
+            assert _conv_layouts(model) == [True]
+            inside = model.decode_logits(z)
+    assert _conv_layouts(model) == [False]
+    torch.testing.assert_close(inside, before, rtol=1e-5, atol=1e-5)
+    x = (digits[:64] > 0.5).float()
+    nll = importance_weighted_nll(model, x, k=5)
+    assert _conv_layouts(model) == [False] and math.isfinite(nll)

@@ -46,6 +46,24 @@ def progress_bar(total: int, *, enabled: bool = True, desc: str | None = None) -
                 miniters=max(1, math.ceil(total / BAR_REDRAWS)), mininterval=0.5)
 
 
+@contextlib.contextmanager
+def channels_last(model: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Keep a convolutional model's weights in channels-last layout for the duration, then restore.
+
+    oneDNN's CPU convolutions run faster on it: bf16 training 10-16 %, float32 evaluation 1.35-1.4x
+    (measured here on ConvVAE). No-op for models without convolutions, or already channels-last.
+    """
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    change = enabled and any(not w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    if change:
+        model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        if change:
+            model.to(memory_format=torch.contiguous_format)
+
+
 def pick_device(preferred: str | None = None) -> torch.device:
     """`preferred` if given, else cuda, else mps (Apple), else cpu."""
     if preferred is not None:
@@ -133,25 +151,23 @@ def fit(
     with torch_threads(config.num_threads if device.type == "cpu" else None):
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
         torch.manual_seed(config.seed)
-        # Convolutions under bf16 run 10-16 % faster channels-last (measured on AMX; no gain in fp32).
         bf16 = uses_bf16(config, device)
-        channels_last = bf16 and any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
-        model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format).train()
+        model.to(device).train()
         x_train = x_train.to(device, torch.float32)
         optimizer = make_adam(model, config.lr)
         history = History(n_train=x_train.shape[0], threads=torch.get_num_threads())
         steps = math.ceil(x_train.shape[0] / config.batch_size)
         bar = progress_bar(config.epochs * steps, enabled=progress)
-        for epoch in range(config.epochs):
-            order = torch.randperm(x_train.shape[0], generator=generator).to(device)
-            _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16)
-            if x_val is not None:
-                history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
-                model.train()
-            bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
+        # Convolutions under bf16 run 10-16 % faster channels-last (measured on AMX; no gain in fp32).
+        with channels_last(model, enabled=bf16):
+            for epoch in range(config.epochs):
+                order = torch.randperm(x_train.shape[0], generator=generator).to(device)
+                _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16)
+                if x_val is not None:
+                    history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
+                    model.train()
+                bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
         bar.close()
-        if channels_last:
-            model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
 
@@ -171,8 +187,8 @@ def _train_epoch(
     autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=bf16)
     for i, batch in enumerate(order.split(config.batch_size)):
         xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
-        if config.binarize:
-            xb = torch.bernoulli(xb)
+        if config.binarize:  # a fresh Bernoulli sample; `rand < p` is 3x faster than torch.bernoulli here
+            xb = (torch.rand_like(xb) < xb).to(xb.dtype)
         step = first_step + i
         if config.lr_schedule != "constant":
             _set_lr(optimizer, lr_at(config, step, config.epochs * steps))
@@ -327,7 +343,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    with _seeded(seed, device):
+    with _seeded(seed, device), channels_last(model, enabled=device.type == "cpu"):
         sums, kl_dims, mus = _evaluation_sums(model, x, loss, batch_size, binarize, seed)
     model.train(was_training)
     n = x.shape[0]
@@ -380,7 +396,7 @@ def importance_weighted_nll(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    with _seeded(seed, device):
+    with _seeded(seed, device), channels_last(model, enabled=device.type == "cpu"):
         nll = torch.cat([_iw_nll(model, xb.to(device, torch.float32), k, loss_type) for xb in x.split(batch_size)])
     model.train(was_training)
     return nll if per_image else nll.double().mean().item()
