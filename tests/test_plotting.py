@@ -174,6 +174,18 @@ def test_reconstruction_error_analysis_histogram_and_one_box_per_class():
     np.testing.assert_allclose(medians, [np.median(errors[labels == c]) for c in (0, 2, 5)])
 
 
+def test_reconstruction_error_analysis_tilts_long_class_names_only():
+    """Fashion-MNIST's ten names under ten boxes touched each other when drawn level."""
+    from vaecourse.data import DIGIT_CLASSES, FASHION_CLASSES
+
+    labels = np.repeat(np.arange(10), 5)
+    errors = np.random.default_rng(0).random(50)
+    for names, tilted in ((FASHION_CLASSES, True), (DIGIT_CLASSES, False)):
+        box_ax = reconstruction_error_analysis(errors, labels, class_names=names).axes[1]
+        assert [t.get_text() for t in box_ax.get_xticklabels()] == list(names)
+        assert {t.get_rotation() for t in box_ax.get_xticklabels()} == {30.0 if tilted else 0.0}
+
+
 def test_reconstruction_error_analysis_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="labels"):
         reconstruction_error_analysis(np.ones(10), np.zeros(9))
