@@ -391,3 +391,42 @@ def test_channels_last_changes_layout_not_results(digits):
     x = (digits[:64] > 0.5).float()
     nll = importance_weighted_nll(model, x, k=5)
     assert _conv_layouts(model) == [False] and math.isfinite(nll)
+
+
+def test_fit_with_unit_weights_is_fit_without_weights(digits):
+    plain, weighted = _vae(), _vae()
+    h_plain = fit(plain, digits, FAST, progress=False)
+    h_weighted = fit(weighted, digits, FAST, weights=torch.ones(8, 8), progress=False)
+    assert h_weighted.epoch_total == pytest.approx(h_plain.epoch_total, rel=1e-6)
+
+
+def test_fit_pixel_weights_decide_which_pixels_are_learnt(digits):
+    """Zero weight on the left half: the model never learns those pixels, and learns the right half."""
+    mask = torch.ones(8, 8)
+    mask[:, :4] = 0.0
+    errors = {}
+    for name, weights in (("plain", None), ("right only", mask)):
+        torch.manual_seed(0)
+        model = Autoencoder(DIGITS, LATENT)
+        fit(model, digits, dataclasses.replace(FAST, epochs=5), LossConfig(recon_loss_type="mse"),
+            weights=weights, progress=False)
+        with torch.no_grad():
+            squared = (model(digits)[0] - digits) ** 2  # (N, 1, 8, 8)
+        errors[name] = (squared[..., :4].mean().item(), squared[..., 4:].mean().item())
+    left_plain, right_plain = errors["plain"]
+    left_masked, right_masked = errors["right only"]
+    assert left_masked > 3 * left_plain  # unlearnt
+    assert right_masked < 1.5 * right_plain  # learnt about as well as without the mask
+
+
+@pytest.mark.parametrize("weights, message", [
+    (torch.ones(7, 7), "do not broadcast"),
+    (-torch.ones(8, 8), ">= 0"),
+    ([[1.0]], "must be a tensor"),
+])
+def test_fit_rejects_bad_weights_before_training(digits, weights, message):
+    model = _vae()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises((ValueError, TypeError), match=message):
+        fit(model, digits, FAST, weights=weights, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

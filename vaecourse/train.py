@@ -103,11 +103,14 @@ class History:
         return self.n_train * len(self.epoch_seconds) / seconds if seconds else 0.0
 
 
-def _batch_loss(model: nn.Module, xb: Tensor, loss: LossConfig, beta: float):
-    """(total, recon, kl, kl_dims) for one batch: scalars in nats per example, kl_dims (D,)."""
+def _batch_loss(model: nn.Module, xb: Tensor, loss: LossConfig, beta: float, weights: Tensor | None = None):
+    """(total, recon, kl, kl_dims) for one batch: scalars in nats per example, kl_dims (D,).
+
+    weights: optional per-pixel weights broadcast against xb (the recon becomes Σ_i w_i ℓ_i)."""
     if not is_vae(model):
         x_hat, _ = model(xb)
-        recon = elementwise_recon_nll(x_hat, xb, loss.recon_loss_type).flatten(1).sum(1).mean()
+        nll = elementwise_recon_nll(x_hat, xb, loss.recon_loss_type)
+        recon = (nll if weights is None else nll * weights).flatten(1).sum(1).mean()
         zero = recon.new_zeros(())
         return recon, recon, zero, zero.view(1)
     mu, logvar = (t.float() for t in model.encode(xb))  # float32 even under bf16 autocast: KL sums
@@ -115,7 +118,7 @@ def _batch_loss(model: nn.Module, xb: Tensor, loss: LossConfig, beta: float):
     total, recon, kl = vae_loss(
         logits, xb, mu, logvar, beta, loss.recon_loss_type, reduction="batchmean",
         free_bits=loss.free_bits, normalized=loss.normalized, logits=True,
-        logvar_x=getattr(model, "logvar_x", None), validate_args=False,
+        logvar_x=getattr(model, "logvar_x", None), weights=weights, validate_args=False,
     )
     return total, recon, kl, kl_divergence_per_dim(mu, logvar).mean(0)
 
@@ -135,6 +138,7 @@ def fit(
     loss: LossConfig = LossConfig(),
     *,
     x_val: Tensor | None = None,
+    weights: Tensor | None = None,
     progress: bool = True,
 ) -> History:
     """Train `model` in place on x_train (N, C, H, W) in [0, 1]; returns its History.
@@ -144,9 +148,12 @@ def fit(
     rounding, ~1e-6, between different thread counts).
     config.num_threads applies during fit only ("auto", the default: one thread per idle core, chosen
     when fit starts); the previous thread count is restored.
+    weights: per-pixel weights for the training loss, broadcast against one image (e.g. an (H, W)
+    mask): recon = Σ_i w_i ℓ_i. History's training numbers are weighted; x_val's are not.
     """
     if loss.recon_loss_type == "bce":
         _check_unit_interval(x_train)
+    _check_weights(weights, x_train)
     device = pick_device(config.device)
     with torch_threads(config.num_threads if device.type == "cpu" else None):
         generator = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -154,6 +161,7 @@ def fit(
         bf16 = uses_bf16(config, device)
         model.to(device).train()
         x_train = x_train.to(device, torch.float32)
+        weights = None if weights is None else weights.to(device, torch.float32)
         optimizer = make_adam(model, config.lr)
         history = History(n_train=x_train.shape[0], threads=torch.get_num_threads())
         steps = math.ceil(x_train.shape[0] / config.batch_size)
@@ -162,7 +170,7 @@ def fit(
         with channels_last(model, enabled=bf16):
             for epoch in range(config.epochs):
                 order = torch.randperm(x_train.shape[0], generator=generator).to(device)
-                _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16)
+                _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16, weights)
                 if x_val is not None:
                     history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
                     model.train()
@@ -172,9 +180,28 @@ def fit(
     return history
 
 
+def _check_weights(weights: Tensor | None, x_train: Tensor) -> None:
+    """Clear errors for pixel weights that do not fit one image of x_train, or are negative."""
+    if weights is None:
+        return
+    if not isinstance(weights, Tensor):
+        raise TypeError(f"weights must be a tensor, got {type(weights).__name__}.")
+    image = tuple(x_train.shape[1:])
+    try:
+        fits = torch.broadcast_shapes(weights.shape, image) == image
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"weights of shape {tuple(weights.shape)} do not broadcast to one image {image}; "
+                         f"use (H, W) = {image[-2:]} for a pixel mask.")
+    if not torch.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights must be finite and >= 0.")
+
+
 def _train_epoch(
     model: nn.Module, x_train: Tensor, order: Tensor, optimizer: torch.optim.Optimizer,
     config: TrainConfig, loss: LossConfig, history: History, first_step: int, bar, bf16: bool,
+    weights: Tensor | None = None,
 ) -> None:
     """One pass over x_train (N, C, H, W) in the order `order` (N,); appends to `history`.
 
@@ -194,7 +221,7 @@ def _train_epoch(
             _set_lr(optimizer, lr_at(config, step, config.epochs * steps))
         beta = beta_at(loss.beta, step)
         with autocast:
-            total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta)
+            total, recon, kl, kl_dims = _batch_loss(model, xb, loss, beta, weights)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
