@@ -214,7 +214,7 @@ def _train_epoch(
     autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=bf16)
     for i, batch in enumerate(order.split(config.batch_size)):
         xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
-        if config.binarize:  # a fresh Bernoulli sample; `rand < p` is 3x faster than torch.bernoulli here
+        if config.binarize:  # a fresh Bernoulli sample: `rand < p` draws what torch.bernoulli draws, 2.9x faster
             xb = (torch.rand_like(xb) < xb).to(xb.dtype)
         step = first_step + i
         if config.lr_schedule != "constant":
