@@ -201,7 +201,7 @@ def _check_weights(weights: Tensor | None, x_train: Tensor) -> None:
 def _train_epoch(
     model: nn.Module, x_train: Tensor, order: Tensor, optimizer: torch.optim.Optimizer,
     config: TrainConfig, loss: LossConfig, history: History, first_step: int, bar, bf16: bool,
-    weights: Tensor | None = None,
+    weights: Tensor | None,
 ) -> None:
     """One pass over x_train (N, C, H, W) in the order `order` (N,); appends to `history`.
 
