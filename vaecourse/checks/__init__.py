@@ -26,13 +26,15 @@ from typing import Any
 
 # Importing a lesson's module registers its checks; the order of the lessons is ASSIGNMENTS.
 from vaecourse.checks import latent, objective, recon
-from vaecourse.checks.core import REGISTRY, Exercise, Mismatch, Result, exercises_for, register, run_check
+from vaecourse.checks.core import REGISTRY, Exercise, Mismatch, Result, Shortcut, exercises_for, register, run_check
+from vaecourse.checks.guard import hidden_seed, set_hidden_seed
 
 ASSIGNMENTS = (recon.ASSIGNMENT, objective.ASSIGNMENT, latent.ASSIGNMENT)
 
 __all__ = [
-    "ASSIGNMENTS", "REGISTRY", "Exercise", "Mismatch", "Result", "check", "exercises_for",
-    "grade_in_namespace", "load_extra_checks", "register", "run_check", "skip_if_unfinished",
+    "ASSIGNMENTS", "REGISTRY", "Exercise", "Mismatch", "Result", "Shortcut", "check", "exercises_for",
+    "grade_in_namespace", "hidden_seed", "load_extra_checks", "register", "run_check", "set_hidden_seed",
+    "skip_if_unfinished",
 ]
 
 

@@ -20,12 +20,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vaecourse.checks import guard
+
 ICONS = {"pass": "✅", "fail": "❌", "todo": "⏳", "missing": "⏳"}
 TODO_MESSAGE = "not attempted yet (the function still raises NotImplementedError)"
 
 
 class Mismatch(Exception):
     """A wrong answer; the message says what was expected, on which input, and a hint."""
+
+
+class Shortcut(Mismatch):
+    """The learner's function called what the exercise asks them to write: 0 points, whatever it returned."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Exercise:
     points: float
     run: Callable[[Callable], None]
     success: str = "correct"
+    forbidden: tuple[str, ...] = ()  # dotted names the learner's function must not call (see guard)
 
     @property
     def check_source(self) -> str:
@@ -65,14 +72,15 @@ REGISTRY: dict[str, Exercise] = {}
 
 
 def register(
-    name: str, *, assignment: str, function: str, points: float = 1.0, success: str = "correct"
+    name: str, *, assignment: str, function: str, points: float = 1.0, success: str = "correct",
+    forbidden: tuple[str, ...] = (),
 ) -> Callable[[Callable], Callable]:
     """Decorator: register `run(learner_function)` as the check called `name`."""
 
     def decorator(run: Callable[[Callable], None]) -> Callable[[Callable], None]:
         if name in REGISTRY and REGISTRY[name].run is not run:
             raise ValueError(f"A check called {name!r} is already registered.")
-        REGISTRY[name] = Exercise(name, assignment, function, float(points), run, success)
+        REGISTRY[name] = Exercise(name, assignment, function, float(points), run, success, tuple(forbidden))
         return run
 
     return decorator
@@ -84,12 +92,28 @@ def exercises_for(assignment: str) -> list[Exercise]:
 
 
 def run_check(name: str, func: Any) -> Result:
-    """Check `func` against exercise `name`; never raises for a learner's mistake."""
+    """Check `func` against exercise `name`; never raises for a learner's mistake.
+
+    The released inputs always; when grading (a hidden seed is set), hidden inputs as well.
+    """
     exercise = REGISTRY[name]
     if not callable(func):
         found = "nothing" if func is None else f"a {type(func).__name__}"
         return Result(name, "fail", f"expected the function `{exercise.function}`, got {found}.")
-    with _quiet():
+    result = _run_variant(exercise, func, None)
+    hidden = guard.hidden_variant(name)
+    if result.status != "pass" or hidden is None:
+        return result
+    result = _run_variant(exercise, func, hidden)
+    if result.status == "pass":
+        return Result(name, "pass", exercise.success)
+    return Result(name, "fail", f"right on the released inputs, wrong on the grader's hidden ones: {result.message} "
+                                "A function that works for any input passes both.")
+
+
+def _run_variant(exercise: Exercise, func: Callable, variant: int | None) -> Result:
+    name = exercise.name
+    with _quiet(), guard.exercise(exercise.forbidden, variant):
         try:
             exercise.run(func)
         except NotImplementedError:
@@ -118,13 +142,31 @@ def describe_error(error: BaseException) -> str:
 
 
 def call(func: Callable, *args: Any, case: str, **kwargs: Any) -> Any:
-    """func(*args, **kwargs); a learner's exception becomes a Mismatch naming the input `case`."""
-    try:
-        return func(*args, **kwargs)
-    except (NotImplementedError, Mismatch):
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise Mismatch(f"on {case}, your function raised {describe_error(e)}") from None
+    """func(*args, **kwargs); a learner's exception becomes a Mismatch naming the input `case`.
+
+    While it runs, what the exercise forbids is poisoned: calling it is a Shortcut (0 points),
+    even if the learner's function catches the error.
+    """
+    error = None
+    with guard.learner_code() as hits:
+        try:
+            got = func(*args, **kwargs)
+        except (NotImplementedError, Mismatch):
+            raise
+        except Exception as e:  # noqa: BLE001
+            got, error = None, e
+    if hits:
+        raise Shortcut(shortcut_message(hits))
+    if error is not None:
+        raise Mismatch(f"on {case}, your function raised {describe_error(error)}") from None
+    return got
+
+
+def shortcut_message(hits: Sequence[str]) -> str:
+    """Why a function that calls a forbidden one scores 0."""
+    names = ", ".join(f"`{h}`" for h in hits)
+    return (f"your function calls {names}, which this exercise asks you to write yourself; a shortcut "
+            "scores 0 for the exercise, however right its values. Write the computation with torch operations.")
 
 
 # ---- formatting -------------------------------------------------------------------------------
@@ -231,15 +273,21 @@ def expect_number(
 
 
 def expect_raises(func: Callable, error: type[Exception], *args: Any, case: str, why: str, **kwargs: Any) -> None:
-    """Raise Mismatch unless func(*args, **kwargs) raises `error`."""
-    try:
-        func(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except error:
+    """Raise Mismatch unless func(*args, **kwargs) raises `error` (and calls nothing forbidden)."""
+    raised = None
+    with guard.learner_code() as hits:
+        try:
+            func(*args, **kwargs)
+        except NotImplementedError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raised = e
+    if hits:
+        raise Shortcut(shortcut_message(hits))
+    if isinstance(raised, error):
         return
-    except Exception as e:  # noqa: BLE001
-        raise Mismatch(f"on {case}: expected {error.__name__}, got {describe_error(e)}. {why}") from None
+    if raised is not None:
+        raise Mismatch(f"on {case}: expected {error.__name__}, got {describe_error(raised)}. {why}")
     raise Mismatch(f"on {case}: expected {error.__name__} but nothing was raised. {why}")
 
 
@@ -248,7 +296,7 @@ def seeded_single_thread(seed: int = 0):
     """Global seed `seed` and one torch thread, both restored afterwards (fast on a busy CPU)."""
     threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(guard.variant_seed(seed))
         torch.set_num_threads(1)
         try:
             yield
@@ -257,5 +305,5 @@ def seeded_single_thread(seed: int = 0):
 
 
 def seeded(seed: int) -> torch.Generator:
-    """A CPU generator: check inputs never depend on the global random state."""
-    return torch.Generator().manual_seed(seed)
+    """A CPU generator: check inputs never depend on the global random state (hidden variants vary them)."""
+    return torch.Generator().manual_seed(guard.variant_seed(seed))

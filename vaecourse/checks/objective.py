@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vaecourse import losses
+from vaecourse.checks import guard
 from vaecourse.checks.core import (
     Mismatch,
     call,
@@ -22,6 +23,9 @@ from vaecourse.checks.core import (
 
 ASSIGNMENT = "02_vae_objective"
 B, D = 4, 3  # batch size and latent dimensions of the check inputs
+L_ = "vaecourse.losses."
+KL_REFERENCES = (L_ + "kl_divergence", L_ + "kl_divergence_per_dim", L_ + "vae_loss",
+                 "torch.distributions.kl.kl_divergence", "torch.distributions.kl._kl_normal_normal")
 
 
 def _posterior(seed: int) -> tuple[Tensor, Tensor]:
@@ -53,7 +57,7 @@ def _kl_reduction_hints(reduction: str) -> list:
     return [scaled(D, "'none' sums each example over its latent dimensions (you averaged them).")]
 
 
-@register("kl_divergence", assignment=ASSIGNMENT, function="kl_divergence", points=2)
+@register("kl_divergence", assignment=ASSIGNMENT, function="kl_divergence", points=2, forbidden=KL_REFERENCES)
 def check_kl(kl_divergence: Callable) -> None:
     mu, logvar = _posterior(0)
     for reduction in ("sum", "mean", "none"):
@@ -79,7 +83,7 @@ def _vae_inputs(seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return x_hat, x, mu, logvar
 
 
-@register("vae_loss", assignment=ASSIGNMENT, function="vae_loss", points=2)
+@register("vae_loss", assignment=ASSIGNMENT, function="vae_loss", points=2, forbidden=KL_REFERENCES)
 def check_vae_loss(vae_loss: Callable) -> None:
     x_hat, x, mu, logvar = _vae_inputs(10)
     n = x.numel()
@@ -101,9 +105,10 @@ def check_vae_loss(vae_loss: Callable) -> None:
         ])
 
 
-@register("beta_annealing", assignment=ASSIGNMENT, function="linear_annealing", points=1)
+@register("beta_annealing", assignment=ASSIGNMENT, function="linear_annealing", points=1,
+          forbidden=(L_ + "linear_annealing", L_ + "cyclical_annealing", L_ + "beta_at"))
 def check_annealing(linear_annealing: Callable) -> None:
-    for step, beta_max, warmup in ((0, 1.0, 100), (25, 1.0, 100), (100, 1.0, 100), (250, 1.0, 100), (30, 4.0, 60)):
+    for step, beta_max, warmup in _annealing_cases():
         case = f"linear_annealing(step={step}, beta_max={beta_max}, warmup_steps={warmup})"
         got = call(linear_annealing, step, beta_max, warmup, case=case)
         expected = losses.linear_annealing(step, beta_max, warmup)
@@ -116,9 +121,28 @@ def check_annealing(linear_annealing: Callable) -> None:
         expect_number(got, expected, case=case, hints=hints)
 
 
-@register("free_bits", assignment=ASSIGNMENT, function="free_bits_kl", points=2)
+def _annealing_cases() -> list[tuple[int, float, int]]:
+    """(step, beta_max, warmup_steps): before, at and after the warm-up; random ones for a hidden variant."""
+    if guard.variant() is None:
+        return [(0, 1.0, 100), (25, 1.0, 100), (100, 1.0, 100), (250, 1.0, 100), (30, 4.0, 60)]
+    g = seeded(50)
+    warmup = int(torch.randint(20, 500, (), generator=g))
+    beta_max = round(float(torch.empty(()).uniform_(0.5, 8.0, generator=g)), 3)
+    steps = torch.randint(1, warmup, (2,), generator=g).tolist() + [warmup + int(torch.randint(1, 999, (), generator=g))]
+    return [(0, beta_max, warmup)] + [(int(t), beta_max, warmup) for t in steps]
+
+
+def _kl_table() -> Tensor:
+    """(B, D) KL values per example and dimension, some below and some above the floors."""
+    if guard.variant() is None:
+        return torch.tensor([[0.05, 1.2, 0.3], [0.15, 0.8, 0.9], [0.0, 1.6, 0.2], [0.2, 0.4, 0.6]])
+    return 2.0 * torch.rand(5, 4, generator=seeded(60)) ** 2
+
+
+@register("free_bits", assignment=ASSIGNMENT, function="free_bits_kl", points=2,
+          forbidden=(L_ + "free_bits_kl", L_ + "vae_loss"))
 def check_free_bits(free_bits_kl: Callable) -> None:
-    kl = torch.tensor([[0.05, 1.2, 0.3], [0.15, 0.8, 0.9], [0.0, 1.6, 0.2], [0.2, 0.4, 0.6]])  # (B, D)
+    kl = _kl_table()  # (B, D)
     for free_bits in (0.0, 0.5, 2.0):
         case = f"free_bits_kl(kl_per_dim, free_bits={free_bits}) with kl_per_dim of shape {tuple(kl.shape)}"
         got = call(free_bits_kl, kl.clone(), free_bits, case=case)

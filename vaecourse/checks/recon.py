@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from vaecourse import losses
+from vaecourse.checks import guard
 from vaecourse.checks.core import (
     Mismatch,
     call,
@@ -23,13 +24,25 @@ from vaecourse.checks.core import (
     seeded_single_thread,
 )
 from vaecourse.checks.fixtures import digits_split
-from vaecourse.config import TrainConfig
+from vaecourse.config import LossConfig, TrainConfig
 from vaecourse.models import Autoencoder
+from vaecourse.train import fit
 
 ASSIGNMENT = "01_reconstruction_losses"
 REDUCTIONS = ("sum", "mean", "none")
 SHAPE = (4, 1, 3, 3)  # (B, C, H, W): small enough to print, 9 elements per example
 METRICS = ("bce", "mse", "l1")
+# What each exercise asks the learner to write, so its function may not call it (see guard.py).
+COURSE = tuple(f"vaecourse.losses.{f}" for f in (
+    "reduce_loss", "elementwise_recon_nll", "vae_reconstruction_loss", "vae_loss"))
+F_ = "torch.nn.functional."
+LIBRARY = {
+    "bce": (F_ + "binary_cross_entropy", F_ + "binary_cross_entropy_with_logits"),
+    "mse": (F_ + "mse_loss",),
+    "l1": (F_ + "l1_loss", F_ + "smooth_l1_loss"),
+    "gaussian": (F_ + "gaussian_nll_loss", "torch.distributions.normal.Normal.log_prob"),
+}
+TRAINING_RTOL = 0.05  # a training check's values may differ this much from the reference run of the same seed
 
 
 def _pair(seed: int, shape: tuple[int, ...] = SHAPE) -> tuple[Tensor, Tensor]:
@@ -60,7 +73,7 @@ def _case(fn: str, reduction: str, x: Tensor, extra: str = "") -> str:
     return f"{fn}(x_hat, x{extra}, reduction={reduction!r}) with x of shape {tuple(x.shape)}"
 
 
-@register("recon_reduce", assignment=ASSIGNMENT, function="reduce_loss", points=1)
+@register("recon_reduce", assignment=ASSIGNMENT, function="reduce_loss", points=1, forbidden=COURSE)
 def check_reduce(reduce_loss: Callable) -> None:
     for shape in (SHAPE, (3, 5)):
         elementwise = torch.rand(shape, generator=seeded(len(shape)))
@@ -96,7 +109,7 @@ def _check_differentiable(fn_name: str, loss_fn: Callable) -> None:
                        "with torch operations, without .item(), .detach() or NumPy.")
 
 
-@register("recon_bce", assignment=ASSIGNMENT, function="bce_loss", points=2)
+@register("recon_bce", assignment=ASSIGNMENT, function="bce_loss", points=2, forbidden=COURSE + LIBRARY["bce"])
 def check_bce(bce_loss: Callable) -> None:
     wrong = {
         "the loss is the *negative* log-likelihood: put a minus sign in front of the sum.":
@@ -110,27 +123,28 @@ def check_bce(bce_loss: Callable) -> None:
     got = call(bce_loss, x.clone(), x.clone(), reduction="sum", case=case)
     expect_tensor(got, torch.tensor(0.0), case=case, atol=1e-3, hints=[(
         lambda g, e: not torch.isfinite(g).all(),
-        "x_hat = 0 or 1 makes 0·log 0 = nan: clamp each log at -100, as F.binary_cross_entropy does "
-        "(torch.log(x_hat).clamp(min=-100)), or call F.binary_cross_entropy itself.")])
+        "x_hat = 0 or 1 makes 0·log 0 = nan: clamp each log at -100, as PyTorch's own BCE does: "
+        "torch.log(x_hat).clamp(min=-100).")])
 
 
-@register("recon_mse", assignment=ASSIGNMENT, function="mse_loss", points=1)
+@register("recon_mse", assignment=ASSIGNMENT, function="mse_loss", points=1, forbidden=COURSE + LIBRARY["mse"])
 def check_mse(mse_loss: Callable) -> None:
     wrong = {
-        "drop the ½: our MSE is Σ(x − x̂)², exactly F.mse_loss(x_hat, x, reduction='sum').":
+        "drop the ½: our MSE is Σ(x − x̂)², the squared error summed without a factor.":
             lambda x_hat, x: 0.5 * (x - x_hat).pow(2),
         "that is |x − x̂| (L1): MSE squares the difference.": lambda x_hat, x: (x - x_hat).abs(),
     }
     _check_loss("mse_loss", mse_loss, "mse", wrong)
 
 
-@register("recon_l1", assignment=ASSIGNMENT, function="l1_loss", points=1)
+@register("recon_l1", assignment=ASSIGNMENT, function="l1_loss", points=1, forbidden=COURSE + LIBRARY["l1"])
 def check_l1(l1_loss: Callable) -> None:
     wrong = {"that is (x − x̂)² (MSE): L1 takes the absolute value |x − x̂|.": lambda x_hat, x: (x - x_hat).pow(2)}
     _check_loss("l1_loss", l1_loss, "l1", wrong)
 
 
-@register("recon_gaussian", assignment=ASSIGNMENT, function="gaussian_nll", points=2)
+@register("recon_gaussian", assignment=ASSIGNMENT, function="gaussian_nll", points=2,
+          forbidden=COURSE + LIBRARY["gaussian"])
 def check_gaussian(gaussian_nll: Callable) -> None:
     x_hat, x = _pair(2)
     per_pixel = torch.linspace(-2.0, 1.0, 9).view(1, 3, 3)  # (C, H, W): one log σ² per pixel
@@ -163,11 +177,12 @@ def _gaussian_hints(x_hat: Tensor, x: Tensor, logvar_x: Tensor, reduction: str) 
 
 def _tiny_autoencoder(seed: int) -> Autoencoder:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(guard.variant_seed(seed))
         return Autoencoder((1, 4, 4), latent_dim=2, hidden_dims=(8,)).eval()
 
 
-@register("recon_errors", assignment=ASSIGNMENT, function="reconstruction_errors", points=1)
+@register("recon_errors", assignment=ASSIGNMENT, function="reconstruction_errors", points=1,
+          forbidden=COURSE + sum(LIBRARY.values(), ()))
 def check_errors(reconstruction_errors: Callable) -> None:
     model, x = _tiny_autoencoder(0), torch.rand(6, 1, 4, 4, generator=seeded(3))
     case = "reconstruction_errors(model, x) with a small Autoencoder and x of shape (6, 1, 4, 4)"
@@ -194,18 +209,39 @@ def _expect_errors(got: object, expected: dict[str, float], *, case: str, n_pixe
         ])
 
 
-@register("compare_losses", assignment=ASSIGNMENT, function="compare_reconstruction_losses", points=2)
+@register("compare_losses", assignment=ASSIGNMENT, function="compare_reconstruction_losses", points=2,
+          forbidden=("vaecourse.checks.recon.reference_compare",))
 def check_compare(compare_reconstruction_losses: Callable) -> None:
     x_train, x_test = digits_split()
     config = TrainConfig(epochs=4, batch_size=50, lr=3e-3)
-    case = "compare_reconstruction_losses on 8×8 digit images (latent_dim=8, 4 epochs)"
+    latent_dim = 8 if guard.variant() is None else 4 + guard.variant_seed(7) % 9  # hidden: 4..12
+    case = f"compare_reconstruction_losses on 8×8 digit images (latent_dim={latent_dim}, 4 epochs)"
     with seeded_single_thread(0):
-        got = call(compare_reconstruction_losses, x_train, x_test, METRICS, latent_dim=8, config=config, case=case)
+        got = call(compare_reconstruction_losses, x_train, x_test, METRICS, latent_dim=latent_dim, config=config,
+                   case=case)
     if not isinstance(got, dict) or list(got) != list(METRICS):
         keys = list(got) if isinstance(got, dict) else type(got).__name__
         raise Mismatch(f"on {case}: expected a dict with one entry per loss type {list(METRICS)}, got {fmt(keys)}.")
     for loss_type, entry in got.items():
         _check_entry(loss_type, entry, x_train, x_test, config, case)
+    with seeded_single_thread(0):
+        reference = reference_compare(x_train, x_test, METRICS, latent_dim=latent_dim, config=config)
+    for loss_type in METRICS:
+        _expect_errors(got[loss_type]["errors"], reference[loss_type], rtol=TRAINING_RTOL, n_pixels=x_test[0].numel(),
+                       batch=x_test.shape[0], case=f"{case}, entry {loss_type!r}, compared with a reference run of "
+                       f"the same seed (within {TRAINING_RTOL:.0%}): build Autoencoder(x_train.shape[1:], latent_dim) "
+                       "and fit it with the config you were given")
+
+
+def reference_compare(x_train: Tensor, x_test: Tensor, loss_types: tuple[str, ...], *, latent_dim: int,
+                      config: TrainConfig) -> dict[str, dict[str, float]]:
+    """{loss_type: test errors per metric} of the solution's computation, under the caller's seed."""
+    out = {}
+    for loss_type in loss_types:
+        model = Autoencoder(x_train.shape[1:], latent_dim)
+        fit(model, x_train, config, LossConfig(recon_loss_type=loss_type), progress=False)
+        out[loss_type] = _reference_errors(model, x_test)
+    return out
 
 
 def _check_entry(
