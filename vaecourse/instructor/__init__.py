@@ -1,0 +1,1 @@
+"""Tools for instructors: lecture decks from the lesson notebooks, timings for the lecture plans."""
