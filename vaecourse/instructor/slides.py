@@ -11,6 +11,7 @@ input over frames rendered at build time by the widget itself (`vaecourse.instru
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import html
 import re
@@ -18,6 +19,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import nbformat
 from jinja2 import DictLoader
@@ -30,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "decks" / "node_modules"
 DEFAULT_OUT = REPO / "artifacts" / "decks"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+Resolver = Callable[[str], Any]
 # vendor/<left> in the deck folder <- decks/node_modules/<right>
 VENDOR = {
     **{f"reveal.js/dist/{p}": f"reveal.js/dist/{p}" for p in (
@@ -108,14 +111,14 @@ class _BankResolver:
         return load_bank(BankSpec(dataset=self.names.get("DATASET", "mnist")), progress=False)
 
 
-def widget_output_html(nb: nbformat.NotebookNode, index: int, output: dict) -> str | None:
+def widget_output_html(nb: nbformat.NotebookNode, index: int, output: dict, resolve: Resolver | None = None) -> str | None:
     """HTML replacing a widget output: explorer frames, else the saved image, else None."""
     cell = nb.cells[index]
     call = deck_frames.explorer_call(cell.source)
     if call is not None:
         names = deck_frames.literal_names([c.source for c in nb.cells[:index] if c.cell_type == "code"])
         try:
-            explorer = deck_frames.build_explorer(call, names, _BankResolver(names))
+            explorer = deck_frames.build_explorer(call, names, resolve or _BankResolver(names))
         except (ValueError, KeyError) as error:
             print(f"  cell {index}: {call.func.id} not pre-rendered ({error}); showing its saved image")
         else:
@@ -123,14 +126,15 @@ def widget_output_html(nb: nbformat.NotebookNode, index: int, output: dict) -> s
     png = deck_frames.saved_widget_png(nb.metadata, output["data"][WIDGET_VIEW]["model_id"])
     if png is None:
         return None
-    import base64
-
     return (f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="saved widget image">'
             '<p><em>The slider of this figure runs in the notebook.</em></p>')
 
 
-def prepare(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy for the deck: remote images dropped, widgets replaced, slide types filled in."""
+def prepare(nb: nbformat.NotebookNode, resolve: Resolver | None = None) -> nbformat.NotebookNode:
+    """A copy for the deck: remote images dropped, widgets replaced, slide types filled in.
+
+    `resolve(name)` gives explorer arguments that are not literals (default: `bank` is the
+    notebook's model bank)."""
     nb = copy.deepcopy(nb)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -138,7 +142,7 @@ def prepare(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for output in cell.get("outputs", []):
             if WIDGET_VIEW not in output.get("data", {}):
                 continue
-            replacement = widget_output_html(nb, index, output)
+            replacement = widget_output_html(nb, index, output, resolve)
             del output.data[WIDGET_VIEW]  # the text/plain fallback stays for non-image widgets
             if replacement is not None:
                 output.data = {"text/html": replacement}
