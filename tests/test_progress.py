@@ -12,7 +12,7 @@ import sys
 import nbformat
 import pytest
 
-from vaecourse.train import BAR_REDRAWS, progress_bar
+from vaecourse.runtime import BAR_REDRAWS, progress_bar
 
 
 def test_progress_bar_redraws_are_bounded_however_fast_the_loop():
@@ -59,7 +59,7 @@ def _nbval(path) -> subprocess.CompletedProcess:
 def test_a_long_cell_with_a_progress_bar_passes_nbval(tmp_path, bounded):
     """progress_bar passes; a plain tqdm bar redrawing every step fails the same way CI did."""
     steps = 20_000
-    make = ("from vaecourse.train import progress_bar\nbar = progress_bar(%d)" if bounded
+    make = ("from vaecourse.runtime import progress_bar\nbar = progress_bar(%d)" if bounded
             else "from tqdm.auto import tqdm\nbar = tqdm(total=%d, miniters=1)") % steps
     path = tmp_path / "bar.ipynb"
     nbformat.write(_notebook(make, steps), path)

@@ -14,7 +14,7 @@ from torch import Tensor
 from vaecourse.config import BetaSchedule, LossConfig, TrainConfig
 from vaecourse.losses import kl_divergence, vae_reconstruction_loss
 from vaecourse.models import VAE, Autoencoder, ConvVAE, GaussianVAE
-import vaecourse.train as train_module
+from vaecourse import runtime
 from vaecourse.train import evaluate, fit, importance_weighted_nll
 
 DIGITS = (1, 8, 8)
@@ -261,34 +261,6 @@ def test_iwae_needs_a_vae(digits):
 
 # --- threads ------------------------------------------------------------------------------------
 
-def _fake_proc_stat(monkeypatch, snapshots: list[str]) -> None:
-    lines = iter(snapshots)
-    monkeypatch.setattr(train_module, "open", lambda *a, **k: io.StringIO(next(lines)), raising=False)
-    monkeypatch.setattr(train_module.time, "sleep", lambda s: None)
-
-
-def test_idle_cores_reads_the_idle_share_between_two_snapshots(monkeypatch):
-    monkeypatch.setattr(train_module.os, "cpu_count", lambda: 4)
-    # user nice system idle iowait irq softirq steal: +100 busy, +250 idle, +50 iowait of 400 ticks
-    _fake_proc_stat(monkeypatch, ["cpu 1000 0 0 5000 100 0 0 0 0 0\n",
-                                  "cpu 1100 0 0 5250 150 0 0 0 0 0\n"])
-    assert train_module.idle_cores() == pytest.approx(4 * 300 / 400)
-
-
-def test_idle_cores_is_none_where_proc_stat_is_missing(monkeypatch):
-    def missing(*args, **kwargs):
-        raise FileNotFoundError("/proc/stat")
-    monkeypatch.setattr(train_module, "open", missing, raising=False)
-    assert train_module.idle_cores() is None
-
-
-@pytest.mark.parametrize("idle, expected", [(0.1, 1), (0.9, 1), (1.5, 1), (1.85, 2), (7.0, 2), (None, 2)])
-def test_auto_threads_uses_one_thread_per_idle_core(monkeypatch, idle, expected):
-    monkeypatch.setattr(train_module, "TORCH_DEFAULT_THREADS", 2)
-    monkeypatch.setattr(train_module, "idle_cores", lambda: idle)
-    assert train_module.auto_threads() == expected
-
-
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True])
 def test_num_threads_must_be_auto_none_or_a_positive_int(bad):
     with pytest.raises(ValueError, match="num_threads"):
@@ -296,7 +268,7 @@ def test_num_threads_must_be_auto_none_or_a_positive_int(bad):
 
 
 def test_fit_chooses_threads_records_them_and_restores_the_callers(monkeypatch, digits):
-    monkeypatch.setattr(train_module, "auto_threads", lambda: 1)
+    monkeypatch.setattr(runtime, "auto_threads", lambda: 1)
     before = torch.get_num_threads()
     history = fit(_vae(), digits[:200], dataclasses.replace(FAST, epochs=1, num_threads="auto"), progress=False)
     assert history.threads == 1
@@ -321,25 +293,6 @@ def test_bf16_training_learns_like_fp32_and_keeps_float32_weights(binary_digits)
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="fp16")
-
-
-def test_auto_precision_follows_the_hardware(monkeypatch):
-    cpu = torch.device("cpu")
-    for fast in (True, False):
-        monkeypatch.setattr(train_module, "bf16_is_fast", lambda device, fast=fast: fast)
-        assert train_module.uses_bf16(TrainConfig(precision="auto"), cpu) is fast
-        assert train_module.uses_bf16(TrainConfig(precision="bf16"), cpu) is True
-        assert train_module.uses_bf16(TrainConfig(precision="fp32"), cpu) is False
-
-
-def test_bf16_is_fast_reads_the_amx_flag(monkeypatch):
-    def cpuinfo(flags):
-        return lambda *a, **k: io.StringIO(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
-    monkeypatch.setattr(train_module, "open", cpuinfo("avx512f amx_bf16 amx_tile"), raising=False)
-    assert train_module.bf16_is_fast("cpu")
-    monkeypatch.setattr(train_module, "open", cpuinfo("avx512f avx512_bf16"), raising=False)
-    assert not train_module.bf16_is_fast("cpu")
-    assert not train_module.bf16_is_fast("meta")
 
 
 def test_iwae_per_image_estimates_average_to_the_mean(trained_vae, binary_digits):
@@ -383,7 +336,7 @@ def test_channels_last_changes_layout_not_results(digits):
     z = torch.randn(16, LATENT)
     with torch.no_grad():
         before = model.decode_logits(z)
-        with train_module.channels_last(model):
+        with runtime.channels_last(model):
             assert _conv_layouts(model) == [True]
             inside = model.decode_logits(z)
     assert _conv_layouts(model) == [False]

@@ -33,7 +33,7 @@ def slerp(z0: Tensor, z1: Tensor, alphas: Tensor) -> Tensor:
 def class_means(z: Tensor, labels: Tensor, n_classes: int | None = None) -> Tensor:
     """Mean latent vector of each class: z (N, D), labels (N,) -> (n_classes, D)."""
     n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
-    sums = torch.zeros(n_classes, z.shape[1], dtype=z.dtype).index_add_(0, labels, z)
+    sums = torch.zeros(n_classes, z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, labels, z)
     counts = torch.bincount(labels, minlength=n_classes).clamp_min(1).to(z.dtype)
     return sums / counts[:, None]
 
@@ -45,7 +45,7 @@ def find_elbow(dims: list[int] | Tensor, errors: list[float] | Tensor) -> int:
     below the straight line from the first point to the last.
     """
     x = torch.tensor([math.log2(d) for d in dims], dtype=torch.float64)
-    y = torch.as_tensor(errors, dtype=torch.float64)
+    y = torch.as_tensor(errors, dtype=torch.float64).cpu()
     if x.numel() != y.numel() or x.numel() < 3:
         raise ValueError("find_elbow needs at least 3 (dim, error) pairs of equal length.")
     x = (x - x[0]) / (x[-1] - x[0])

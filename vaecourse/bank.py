@@ -24,7 +24,7 @@ from vaecourse.data import data_root, load_dataset
 from vaecourse.ensemble import StackedVAE, stacked_losses, train_stacked
 from vaecourse.losses import kl_divergence_per_dim
 from vaecourse.models import VAE
-from vaecourse.train import pick_device, torch_threads
+from vaecourse.runtime import device as runtime_device, torch_threads
 
 FORMAT_VERSION = 2
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_j]) exceeds this
@@ -177,11 +177,11 @@ def build_payload(
     """Train the whole grid and precompute every view; returns plain tensors and numbers.
 
     num_threads: torch CPU threads for the build ("auto": one per idle core, see
-    `train.auto_threads`; ignored on a GPU).
+    `runtime.auto_threads`; ignored on a GPU).
     """
     start = time.perf_counter()
     train, test = load_dataset(spec.dataset, "train", root=root), load_dataset(spec.dataset, "test", root=root)
-    dev = pick_device(device)
+    dev = runtime_device(device)
     torch.manual_seed(spec.seed)
     stacked = _stacked_from_spec(spec, tuple(train.images.shape[1:])).to(dev)
     betas = [b for b, _ in spec.grid()]

@@ -75,13 +75,13 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None  # None: cuda, else mps, else cpu
     binarize: bool = False  # dynamic binarisation: a fresh Bernoulli sample of every batch
-    # torch CPU threads during fit (then restored): "auto" = one per idle core (train.auto_threads),
+    # torch CPU threads during fit (then restored): "auto" = one per idle core (runtime.auto_threads),
     # an int, or None to leave torch's setting as it is. Ignored on a GPU.
     num_threads: int | str | None = "auto"
     lr_schedule: str = "constant"  # "cosine": lr·½(1 + cos(π·t/T)) over the run's T steps
     # "bf16": forward pass under torch.autocast(bfloat16), weights and optimiser stay float32.
     # Faster only where the hardware has bfloat16 units (Ampere+ GPUs; CPUs with AMX); "auto"
-    # uses bf16 exactly there (train.bf16_is_fast) and float32 elsewhere.
+    # uses bf16 exactly there (runtime.bf16_is_fast) and float32 elsewhere.
     precision: str = "fp32"
 
     def __post_init__(self) -> None:

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from vaecourse.losses import elementwise_recon_nll, kl_divergence_per_dim
 from vaecourse.models import VAE
-from vaecourse.train import make_adam, progress_bar
+from vaecourse.runtime import progress_bar
+from vaecourse.train import make_adam
 
 
 class StackedVAE(nn.Module):

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from vaecourse import runtime
 from vaecourse.config import LossConfig, TrainConfig
 from vaecourse.losses import (
     NLL_CONSTANT_PER_ELEMENT,
@@ -27,52 +26,7 @@ from vaecourse.losses import (
     vae_loss,
 )
 from vaecourse.models import is_vae
-
-
-# A progress bar redraws at most this many times per run (plus once per epoch for its postfix).
-BAR_REDRAWS = 200
-
-
-def progress_bar(total: int, *, enabled: bool = True, desc: str | None = None) -> tqdm:
-    """A tqdm bar over `total` steps that redraws at most ~BAR_REDRAWS times, and at most twice a second.
-
-    In a notebook every redraw is a widget message. Jupyter only delivers so many unread messages:
-    nbval reads a cell's messages when the cell ends, so a long cell that redrew thousands of
-    times lost its final message, and nbval failed with "Timeout of 5 seconds exceeded waiting
-    for output" (measured here: 6,000 redraws in one cell fail, 3,000 pass; tests/test_progress.py).
-    leave=True: a finished bar stays (a closed one would leave a dead widget in saved notebooks).
-    """
-    return tqdm(total=total, disable=not enabled, unit="step", desc=desc, leave=True,
-                miniters=max(1, math.ceil(total / BAR_REDRAWS)), mininterval=0.5)
-
-
-@contextlib.contextmanager
-def channels_last(model: nn.Module, enabled: bool = True) -> Iterator[None]:
-    """Keep a convolutional model's weights in channels-last layout for the duration, then restore.
-
-    oneDNN's CPU convolutions run faster on it: bf16 training 10-16 %, float32 evaluation 1.35-1.4x
-    (measured here on ConvVAE). No-op for models without convolutions, or already channels-last.
-    """
-    convs = [m.weight for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)]
-    change = enabled and any(not w.is_contiguous(memory_format=torch.channels_last) for w in convs)
-    if change:
-        model.to(memory_format=torch.channels_last)
-    try:
-        yield
-    finally:
-        if change:
-            model.to(memory_format=torch.contiguous_format)
-
-
-def pick_device(preferred: str | None = None) -> torch.device:
-    """`preferred` if given, else cuda, else mps (Apple), else cpu."""
-    if preferred is not None:
-        return torch.device(preferred)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+from vaecourse.runtime import auto_threads, channels_last, progress_bar, torch_threads  # noqa: F401 (auto_threads: older notebooks import it from here)
 
 
 @dataclass
@@ -124,11 +78,13 @@ def _batch_loss(model: nn.Module, xb: Tensor, loss: LossConfig, beta: float, wei
 
 
 def make_adam(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Adam, fused where the installed torch has that kernel for the model's device, else foreach."""
-    try:  # fused: 1.3x (MLP VAE) to 1.6x (model bank) faster per step on this project's CPU
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    """Adam, fused on cpu and cuda where the installed torch has that kernel, else foreach."""
+    if runtime.model_device(model).type in ("cpu", "cuda"):
+        try:  # fused: 1.3x (MLP VAE) to 1.6x (model bank) faster per step on this project's CPU
+            return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
 
 
 def fit(
@@ -143,7 +99,9 @@ def fit(
 ) -> History:
     """Train `model` in place on x_train (N, C, H, W) in [0, 1]; returns its History.
 
-    The data is moved to the device once and batched by indexing (no DataLoader).
+    Trains on `config.device` (None: the GPU if there is one, see `runtime.device`) and leaves the
+    model where it was before (the CPU for any model a learner built): the course's device rule.
+    The data is moved to the training device once and batched by indexing (no DataLoader).
     Reproducible: the same initial weights and config.seed give the same result (up to float
     rounding, ~1e-6, between different thread counts).
     config.num_threads applies during fit only ("auto", the default: one thread per idle core, chosen
@@ -154,29 +112,36 @@ def fit(
     if loss.recon_loss_type == "bce":
         _check_unit_interval(x_train)
     _check_weights(weights, x_train)
-    device = pick_device(config.device)
-    with torch_threads(config.num_threads if device.type == "cpu" else None):
-        generator = torch.Generator(device="cpu").manual_seed(config.seed)
-        torch.manual_seed(config.seed)
-        bf16 = uses_bf16(config, device)
-        model.to(device).train()
-        x_train = x_train.to(device, torch.float32)
-        weights = None if weights is None else weights.to(device, torch.float32)
-        optimizer = make_adam(model, config.lr)
-        history = History(n_train=x_train.shape[0], threads=torch.get_num_threads())
-        steps = math.ceil(x_train.shape[0] / config.batch_size)
-        bar = progress_bar(config.epochs * steps, enabled=progress)
-        # Convolutions under bf16 run 10-16 % faster channels-last (measured on AMX; no gain in fp32).
-        with channels_last(model, enabled=bf16):
-            for epoch in range(config.epochs):
-                order = torch.randperm(x_train.shape[0], generator=generator).to(device)
-                _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16, weights)
-                if x_val is not None:
-                    history.val.append(evaluate(model, x_val, loss, binarize=config.binarize))
-                    model.train()
-                bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
-        bar.close()
+    dev = runtime.device(config.device)
+    with torch_threads(config.num_threads if dev.type == "cpu" else None), runtime.on_device(model, dev):
+        history = _fit_on_device(model, x_train, config, loss, x_val, weights, progress, dev)
     model.eval()
+    return history
+
+
+def _fit_on_device(model: nn.Module, x_train: Tensor, config: TrainConfig, loss: LossConfig,
+                   x_val: Tensor | None, weights: Tensor | None, progress: bool, dev: torch.device) -> History:
+    """fit's loop, with the model already on `dev`."""
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    bf16 = runtime.uses_bf16(config.precision, dev)
+    model.train()
+    x_train = x_train.to(dev, torch.float32)
+    weights = None if weights is None else weights.to(dev, torch.float32)
+    optimizer = make_adam(model, config.lr)
+    history = History(n_train=x_train.shape[0], threads=torch.get_num_threads())
+    steps = math.ceil(x_train.shape[0] / config.batch_size)
+    bar = progress_bar(config.epochs * steps, enabled=progress)
+    # Convolutions under bf16 run 10-16 % faster channels-last (measured on AMX; no gain in fp32).
+    with channels_last(model, enabled=bf16):
+        for epoch in range(config.epochs):
+            order = torch.randperm(x_train.shape[0], generator=generator).to(dev)
+            _train_epoch(model, x_train, order, optimizer, config, loss, history, epoch * steps, bar, bf16, weights)
+            if x_val is not None:
+                history.val.append(evaluate(model, x_val, loss, binarize=config.binarize, device=dev))
+                model.train()
+            bar.set_postfix(loss=f"{history.epoch_total[-1]:.1f} nats/img")
+    bar.close()
     return history
 
 
@@ -211,7 +176,7 @@ def _train_epoch(
     steps = math.ceil(x_train.shape[0] / config.batch_size)
     stats = torch.zeros(steps, 3, device=x_train.device)  # (steps, [total, recon, kl])
     kl_dims_sum, betas = 0.0, []
-    autocast = torch.autocast(x_train.device.type, torch.bfloat16, enabled=bf16)
+    autocast = runtime.autocast(x_train.device, bf16)
     for i, batch in enumerate(order.split(config.batch_size)):
         xb = x_train[batch]  # (B, C, H, W); a gather per step costs as little as a pre-shuffled copy
         if config.binarize:  # a fresh Bernoulli sample: `rand < p` draws what torch.bernoulli draws, 2.9x faster
@@ -248,83 +213,6 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def bf16_is_fast(device: torch.device | str) -> bool:
-    """True where bfloat16 matrix products run on dedicated hardware: a CUDA GPU with native bf16
-    (Ampere or newer), or a CPU with AMX tiles (Intel Sapphire Rapids and later; Linux check)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        try:
-            return torch.cuda.is_bf16_supported(including_emulation=False)
-        except TypeError:  # older torch: no emulation argument
-            return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        try:
-            with open("/proc/cpuinfo") as f:
-                return any(line.startswith("flags") and " amx_bf16" in line for line in f)
-        except OSError:
-            return False
-    return False
-
-
-def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
-    """Whether fit trains `config` under bfloat16 autocast on `device`."""
-    return config.precision == "bf16" or (config.precision == "auto" and bf16_is_fast(device))
-
-
-# torch's own default (one thread per physical core), read before anyone changes it.
-TORCH_DEFAULT_THREADS = torch.get_num_threads()
-
-
-def idle_cores(sample_seconds: float = 0.2) -> float | None:
-    """How many CPU cores no process used over the next `sample_seconds` (Linux); None if unknown.
-
-    Reads /proc/stat twice; the calling process sleeps in between, so only others count.
-    """
-    def snapshot() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:9]]  # user … steal, in clock ticks
-        return fields[3] + fields[4], sum(fields)  # (idle + iowait, total)
-
-    try:
-        idle0, total0 = snapshot()
-        time.sleep(sample_seconds)
-        idle1, total1 = snapshot()
-    except (OSError, ValueError, IndexError):
-        return None
-    if total1 <= total0:
-        return None
-    return (os.cpu_count() or 1) * (idle1 - idle0) / (total1 - total0)
-
-
-def auto_threads() -> int:
-    """Torch CPU threads to use now: one per idle core, at least 1, at most torch's default.
-
-    Measured on this project's 2-core machine: two threads train the model bank 2x faster than
-    one when the machine is idle, but 2-5x *slower* when another process wants a core (every
-    parallel region waits for the thread that was descheduled). So look before choosing.
-    """
-    idle = idle_cores()
-    if idle is None:
-        return TORCH_DEFAULT_THREADS
-    return max(1, min(TORCH_DEFAULT_THREADS, int(idle + 0.2)))  # 1.8 idle cores count as 2
-
-
-@contextlib.contextmanager
-def torch_threads(num_threads: int | str | None) -> Iterator[None]:
-    """Use `num_threads` torch CPU threads inside the block ("auto": `auto_threads()`; None: leave
-    as is), then restore the previous count."""
-    before = torch.get_num_threads()
-    if num_threads == "auto":
-        num_threads = auto_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
 def _record_epoch(history: History, stats: Tensor, kl_dims: Tensor, betas: list[float], seconds: float) -> None:
     total, recon, kl = stats.cpu().T.tolist()
     history.step_total += total
@@ -357,20 +245,22 @@ def evaluate(
     binarize: bool = False,
     active_threshold: float = 0.01,
     seed: int = 0,
+    device: str | torch.device | None = None,
 ) -> dict:
     """Negative ELBO (β = 1) in nats per image, its recon and KL parts, KL per dimension, active units.
 
     recon is the full -log p(x|z): for mse and l1 it includes the constant that makes the loss a
     normalised density (see losses.NLL_CONSTANT_PER_ELEMENT), so it is comparable across losses.
 
-    One z sample per image (a sample, not the mean: that is what the ELBO is).
+    Runs on `device` (None: the GPU if there is one); the model goes back where it was; x may be on
+    any device. One z sample per image (a sample, not the mean: that is what the ELBO is).
     Active units: latent dims whose posterior mean varies over the data, Var_x(mu_j) > threshold.
     binarize: evaluate on one fixed Bernoulli sample of x (seeded), as for binarised MNIST.
     """
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    with _seeded(seed, device), channels_last(model, enabled=device.type == "cpu"):
+    with runtime.on_device(model, runtime.device(device)) as dev, _seeded(seed, dev), \
+            channels_last(model, enabled=dev.type == "cpu"):
         sums, kl_dims, mus = _evaluation_sums(model, x, loss, batch_size, binarize, seed)
     model.train(was_training)
     n = x.shape[0]
@@ -385,11 +275,11 @@ def evaluate(
 
 def _evaluation_sums(model: nn.Module, x: Tensor, loss: LossConfig, batch_size: int, binarize: bool, seed: int):
     """Summed recon and KL over x (float64 (2,)), summed KL per dim, and the posterior means."""
-    device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    device = runtime.model_device(model)
+    gen = torch.Generator(device="cpu").manual_seed(seed)  # the same binarisation on every device
     sums, kl_dims, mus = torch.zeros(2, dtype=torch.float64), 0.0, []
     for xb in x.split(batch_size):
-        xb = (torch.bernoulli(xb, generator=gen) if binarize else xb).to(device, torch.float32)
+        xb = (torch.bernoulli(xb.cpu(), generator=gen) if binarize else xb).to(device, torch.float32)
         if not is_vae(model):
             x_hat, _ = model(xb)
             sums[0] += elementwise_recon_nll(x_hat, xb, loss.recon_loss_type).sum().item()
@@ -408,13 +298,14 @@ def _evaluation_sums(model: nn.Module, x: Tensor, loss: LossConfig, batch_size: 
 @torch.no_grad()
 def importance_weighted_nll(
     model: nn.Module, x: Tensor, k: int = 1000, *, loss_type: str = "bce", batch_size: int = 16, seed: int = 0,
-    per_image: bool = False,
+    per_image: bool = False, device: str | torch.device | None = None,
 ) -> float | Tensor:
     """Importance-weighted estimate of -log p(x) (Burda et al. 2016), nats per image.
 
     log p(x) ≈ logsumexp_k[log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log k, z_k ~ q(z|x).
     x should be binary for loss_type="bce" (a Bernoulli density). Larger k: tighter bound.
     Returns the mean over x, or with per_image=True the estimate for every image (N,) (CPU).
+    Runs on `device` (None: the GPU if there is one); the model goes back where it was; x may be on any device.
     """
     if not is_vae(model):
         raise ValueError("importance_weighted_nll needs a VAE (an encoder that returns mu, logvar).")
@@ -422,9 +313,9 @@ def importance_weighted_nll(
         raise ValueError(f"k must be >= 1 importance samples, got {k}.")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    with _seeded(seed, device), channels_last(model, enabled=device.type == "cpu"):
-        nll = torch.cat([_iw_nll(model, xb.to(device, torch.float32), k, loss_type) for xb in x.split(batch_size)])
+    with runtime.on_device(model, runtime.device(device)) as dev, _seeded(seed, dev), \
+            channels_last(model, enabled=dev.type == "cpu"):
+        nll = torch.cat([_iw_nll(model, xb.to(dev, torch.float32), k, loss_type) for xb in x.split(batch_size)])
     model.train(was_training)
     return nll if per_image else nll.double().mean().item()
 
