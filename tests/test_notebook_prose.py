@@ -15,6 +15,8 @@ Runs on the committed notebooks' SAVED outputs (no kernel). The rule, documented
   hyper-parameter: `sigma=0.2`, `N_SMALL = 300`);
 * anything else goes into ALLOWED below with its reason. A reason that starts with a repository
   file ("benchmarks/RESULTS.md: ...") is checked: the number must appear in that file.
+Comparative claims ("X wins", "the hardest are 8s and 2s") are checked by CLAIMS: the sentence, and a
+function of the saved outputs that must hold for it; reword the sentence and its entry goes stale (fails).
 Markdown must also render cleanly: no control characters, balanced $ / $$, and LaTeX whose braces,
 \\left/\\right and \\begin/\\end pair up.
 """
@@ -157,6 +159,59 @@ def unshown_numbers(nb: dict, allowed: dict[str, str] | None = None) -> list[str
     return problems
 
 
+def row(outputs: str, label: str) -> list[float]:
+    """The numbers on the first output line that starts with `label` (a row of a printed table)."""
+    line = next(l for l in outputs.splitlines() if l.strip().startswith(label))
+    return [float(t) for t in re.findall(r"-?\d+(?:\.\d+)?", line[line.index(label) + len(label):])]
+
+
+def starred(outputs: str, label: str) -> list[bool]:
+    """For each number on a table row, whether the table starred it (best in its column)."""
+    line = next(l for l in outputs.splitlines() if l.strip().startswith(label))
+    return [bool(m.group(1)) for m in re.finditer(r"\d+\.\d+(\*)?", line[line.index(label) + len(label):])]
+
+
+def class_order(outputs: str) -> list[str]:
+    """Class names in the order notebook 01's per-class table prints them (lowest error first)."""
+    block = outputs[outputs.index("mean MSE per pixel"):].splitlines()[1:11]
+    return [line.split()[0] for line in block]
+
+
+def blur(outputs: str, loss: str) -> list[float]:
+    """Notebook 01's blur table: [mid-grey %, edge strength] of the model trained with `loss` ("" = the test images)."""
+    table = outputs[outputs.index("mid-grey pixels   edge strength"):]
+    return row(table, f"trained with {loss}" if loss else "test images")
+
+
+RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
+CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
+    "notebooks/01_reconstruction_loss.ipynb": [
+        ("the BCE model is best on its own loss *and* on MSE", lambda o: starred(o, "trained with BCE")[:2] == [True, True]),
+        ("it wins L1 by a hair too", lambda o: starred(o, "trained with BCE")[2]),
+        ("The L1 model is worst everywhere", lambda o: all(
+            row(o, "trained with L1")[c] == max(row(o, r)[c] for r in RECON_TABLE) for c in range(3))),
+        ("the model's centre error fell", lambda o: row(o, "trained centre-weighted")[0] < row(o, "trained plain")[0]),
+        ("its border error rose", lambda o: row(o, "trained centre-weighted")[1] > row(o, "trained plain")[1]),
+        ("the MSE and BCE models are about equally blurry", lambda o: abs(blur(o, "MSE")[0] - blur(o, "BCE")[0]) < 1
+         and min(blur(o, "MSE")[0], blur(o, "BCE")[0]) > blur(o, "")[0] and max(blur(o, "MSE")[1], blur(o, "BCE")[1]) < blur(o, "")[1]),
+        ("The L1 model has fewer mid-grey pixels than the real digits", lambda o: blur(o, "L1")[0] < blur(o, "")[0]),
+        ("but also the weakest edges", lambda o: blur(o, "L1")[1] < min(blur(o, "MSE")[1], blur(o, "BCE")[1])),
+        ("1s are by far the easiest, then 7s and 9s; 8s and 2s are the hardest, then 5s",
+         lambda o: class_order(o)[0] == "1" and set(class_order(o)[1:3]) == {"7", "9"}
+         and set(class_order(o)[-2:]) == {"8", "2"} and class_order(o)[-3] == "5"),
+        ("0s have the most ink", lambda o: max(class_order(o), key=lambda c: row(o.split("mean ink")[1], f"{c} ")[1]) == "0"),
+    ],
+    "notebooks/02_vae_objective.ipynb": [
+        ("the lowest test −ELBO in the bank for every latent size but $k = 2$",
+         lambda o: re.search(r"per k: \{2: (?!1\.0)[\d.]+, 4: 1\.0, 8: 1\.0, 16: 1\.0, 32: 1\.0, 64: 1\.0\}", o)),
+    ],
+    "notebooks/04_best_model.ipynb": [
+        ("only ever falls", lambda o: [row(o, f"k = {k:>4}:")[0] for k in (1, 10, 100, 1000)]
+         == sorted((row(o, f"k = {k:>4}:")[0] for k in (1, 10, 100, 1000)), reverse=True)),
+    ],
+}
+
+
 def render_problems(nb: dict) -> list[str]:
     """Control characters, unbalanced $ / $$, and LaTeX whose braces or environments do not pair."""
     problems = []
@@ -213,6 +268,18 @@ def test_numbers_in_markdown_are_in_nearby_outputs(path: Path) -> None:
     assert not problems, f"{name}: {len(problems)} numbers in markdown that no nearby output shows: {problems}"
 
 
+@pytest.mark.parametrize("name", sorted(CLAIMS))
+def test_comparative_claims_hold_in_the_saved_outputs(name: str) -> None:
+    """Each listed sentence is still in the markdown, and the saved outputs still bear it out."""
+    nb = load(REPO / name)
+    markdown = "\n".join(cell_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    outputs = "\n".join(output_text(c) for c in nb["cells"] if c["cell_type"] == "code")
+    stale = [sentence for sentence, _ in CLAIMS[name] if sentence not in markdown]
+    assert not stale, f"{name}: sentences no longer in the markdown (update CLAIMS): {stale}"
+    false = [sentence for sentence, holds in CLAIMS[name] if not holds(outputs)]
+    assert not false, f"{name}: claims the saved outputs no longer support: {false}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_markdown_renders_cleanly(path: Path) -> None:
     """No control characters, paired dollars, structurally valid LaTeX."""
@@ -235,3 +302,12 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert render_problems(broken) == [
         "cell 0: control characters '\\x07'", "cell 1: an odd number of $", "cell 1: an unclosed { in $\\frac{1}{2$",
         "cell 2: unpaired \\left/\\right in $\\left( x$"]
+
+
+def test_a_reversed_comparison_fails_its_claim() -> None:
+    """The claim checks read the printed table: a run where L1 is not worst, or BCE loses, breaks them."""
+    claims = dict(CLAIMS["notebooks/01_reconstruction_loss.ipynb"])
+    outputs = "trained with MSE  0.0168*  96.2473  0.0480*\ntrained with BCE  0.0170  87.4397*  0.0490\ntrained with L1  0.0100  1316.7542  0.0727"
+    assert not claims["the BCE model is best on its own loss *and* on MSE"](outputs)
+    assert not claims["it wins L1 by a hair too"](outputs)
+    assert not claims["The L1 model is worst everywhere"](outputs)
