@@ -27,6 +27,7 @@ from vaecourse.plotting import (  # noqa: E402
     reconstructions,
     train_vs_val,
 )
+from vaecourse.style import HIGHLIGHT, PALETTE  # noqa: E402
 from vaecourse.train import History  # noqa: E402
 
 
@@ -146,13 +147,22 @@ def test_loss_curves_accepts_the_dict_and_adds_a_beta_axis_when_beta_varies():
     assert list(twin.lines[0].get_ydata()) == beta
 
 
-def test_loss_curves_overlays_runs_in_their_own_colours():
-    fig = loss_curves({"a": history(), "b": history().as_dict()})
-    ax = fig.axes[0]
-    colours = {to_rgba(line.get_color()) for line in ax.lines}
-    assert colours == {to_rgba("C0"), to_rgba("C1")}
-    assert len(ax.lines) == 2 * 3 * 3  # runs × terms × (raw, smoothed, epoch dots)
-    assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"a", "b", "total", "recon", "KL"}
+def test_loss_curves_compares_runs_one_panel_per_term_one_colour_per_run():
+    h = history()
+    fig = loss_curves({"a": h, "b": history(beta=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]).as_dict()})
+    total, recon, kl, ratio, beta = fig.axes
+    assert [ax.get_title() for ax in (total, recon, kl, ratio)] == ["total", "recon", "KL", "KL / recon"]
+    for ax in (total, recon, kl):
+        assert {to_rgba(line.get_color()) for line in ax.lines} == {to_rgba(PALETTE[0]), to_rgba(PALETTE[1])}
+        assert len(ax.lines) == 2 * 3  # runs × (raw, smoothed, epoch dots)
+    assert list(kl.lines[2].get_ydata()) == h.epoch_kl  # run a's epoch dots
+    assert to_rgba(beta.lines[0].get_color()) == to_rgba(PALETTE[1])  # only run b's β varies
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {"a", "b", "β (right axis)"}
+
+
+def test_loss_curves_refuses_more_runs_than_colours():
+    with pytest.raises(ValueError, match="at most 7 runs"):
+        loss_curves({str(i): history() for i in range(8)})
 
 
 def test_loss_curves_rejects_an_empty_history():
@@ -170,7 +180,7 @@ def test_reconstruction_error_analysis_histogram_and_one_box_per_class():
     mean_line = [line for line in hist_ax.lines if line.get_linestyle() == "--"][0]
     assert mean_line.get_xdata()[0] == pytest.approx(errors.mean())
     assert [t.get_text() for t in box_ax.get_xticklabels()] == ["a", "c", "f"]
-    medians = [line.get_ydata()[0] for line in box_ax.lines if line.get_color() == "C1"]
+    medians = [line.get_ydata()[0] for line in box_ax.lines if line.get_color() == HIGHLIGHT]
     np.testing.assert_allclose(medians, [np.median(errors[labels == c]) for c in (0, 2, 5)])
 
 

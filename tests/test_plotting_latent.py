@@ -9,11 +9,11 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
+from vaecourse.style import BLUE, CLASS_COLOURS, HIGHLIGHT  # noqa: E402
 from vaecourse.plotting_latent import (  # noqa: E402
     error_vs_latent_dim,
     interpolation_strip,
@@ -39,7 +39,7 @@ def test_latent_scatter_draws_2d_latents_directly_coloured_by_label():
     ax = fig.axes[0]
     cloud = ax.collections[0]
     np.testing.assert_allclose(cloud.get_offsets(), z)
-    np.testing.assert_allclose(cloud.get_facecolors()[:, :3], [colormaps["tab10"](c)[:3] for c in labels])
+    np.testing.assert_allclose(cloud.get_facecolors()[:, :3], [to_rgba(CLASS_COLOURS[c])[:3] for c in labels])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"digit {c}" for c in np.unique(labels)]
     assert "Direct" in ax.get_title() and "2-D" in ax.get_title()
 
@@ -147,7 +147,8 @@ def test_rate_distortion_draws_every_beta_and_highlights_the_chosen_one():
     np.testing.assert_allclose(curve.get_xdata(), [7.0, 25.0, 35.0])  # sorted by rate
     np.testing.assert_allclose(curve.get_ydata(), [125.0, 86.0, 80.0])
     assert sorted(t.get_text() for t in ax.texts) == ["β=0.5", "β=1", "β=4"]
-    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[25.0, 86.0]])
+    ring = [line for line in ax.lines if line.get_markeredgecolor() == HIGHLIGHT]
+    assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in ring] == [(25.0, 86.0)]
     with pytest.raises(ValueError, match="highlight"):
         rate_distortion(points, highlight=2.0)
 
@@ -156,7 +157,7 @@ def test_kl_per_dim_bar_keeps_dimension_order_and_colours_active_units():
     kl = torch.tensor([0.5, 0.001, 2.0, 0.0])
     ax = kl_per_dim_bar(kl, threshold=0.01).axes[0]
     np.testing.assert_allclose([bar.get_height() for bar in ax.patches], kl.numpy())
-    active = [bar.get_facecolor() == to_rgba("tab:blue") for bar in ax.patches]
+    active = [bar.get_facecolor() == to_rgba(BLUE) for bar in ax.patches]
     assert active == [True, False, True, False]
     assert ax.get_xlabel() == "latent dimension"
     assert "2 of 4" in ax.get_title()
@@ -172,7 +173,8 @@ def test_error_vs_latent_dim_uses_a_log2_axis_and_marks_the_elbow():
     assert ax.get_xscale() == "log"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), errors)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "16", "32"]
-    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[8, 0.02]])
+    ring = [line for line in ax.lines if line.get_markeredgecolor() == HIGHLIGHT]
+    assert [(line.get_xdata()[0], line.get_ydata()[0]) for line in ring] == [(8, 0.02)]
     with pytest.raises(ValueError, match="elbow"):
         error_vs_latent_dim(dims, errors, elbow=64)
     with pytest.raises(ValueError, match="errors"):

@@ -1,6 +1,7 @@
 """Figures for the course: images, reconstructions, losses. Inputs are tensors or arrays; outputs Figures.
 
-Every function builds a `CourseFigure` and returns it; none calls `plt.show()` or saves a file.
+Every function builds a `CourseFigure` in the course style (`vaecourse.style`: font sizes, bounded
+sizes, colour-blind-safe palette, projector mode) and returns it; none calls `plt.show()` or saves a file.
 In a notebook, show a figure in one of two ways:
 
     plotting.image_grid(x[:64])        # as the cell's last expression: shown once, as a PNG
@@ -10,15 +11,16 @@ Inside an ipywidgets callback: `with out: out.clear_output(wait=True); display(f
 The figures are made with `Figure()`, not pyplot, so pyplot never holds them: they appear
 exactly once (a `plt.subplots` figure returned as the last expression appears twice), they need
 no `%matplotlib inline`, and memory is freed with the last reference. `plt.show()` shows nothing
-here. Functions with an `ax=` argument draw into that Axes instead, replacing what it showed.
+here. Functions with an `ax=` argument draw into that Axes instead (the sliders of `vaecourse.widgets`
+draw this way, then update the returned artists in place).
 Latent-space figures live in `vaecourse.plotting_latent`.
 """
 
 from __future__ import annotations
 
 import inspect
-import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
@@ -29,6 +31,9 @@ from matplotlib.lines import Line2D
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from vaecourse.style import BLACK, BLUE, GREEN, HIGHLIGHT, ORANGE, PALETTE, PURPLE, REFERENCE, CourseFigure, current
+from vaecourse.style import new_figure as new_figure  # noqa: F401 (notebooks call plotting.new_figure)
+from vaecourse.style import styled
 from vaecourse.train import History
 
 Array = Union[Tensor, np.ndarray]
@@ -36,31 +41,12 @@ Names = Union[Sequence[str], Mapping, None]  # class_names[label] -> the class's
 LOSS_UNITS = "nats per image (summed over pixels)"
 # term: (colour for a single run, line style when runs are overlaid, legend label)
 TERM_STYLE = {
-    "total": ("black", "-", "total"),
-    "recon": ("tab:blue", "--", "recon"),
-    "kl": ("tab:orange", ":", "KL"),
+    "total": (BLACK, "-", "total"),
+    "recon": (BLUE, "--", "recon"),
+    "kl": (ORANGE, ":", "KL"),
 }
 # matplotlib 3.9 renamed boxplot's `labels` to `tick_labels` and 3.11 removed `labels`; Colab may be older.
 _BOXPLOT_LABELS = "tick_labels" if "tick_labels" in inspect.signature(Axes.boxplot).parameters else "labels"
-
-
-class CourseFigure(Figure):
-    """A Figure that Jupyter shows as one PNG, with or without pyplot or `%matplotlib inline`."""
-
-    def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.canvas.print_figure(buffer, format="png")
-        return buffer.getvalue()
-
-
-def new_figure(
-    nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (7.0, 4.5), *,
-    sharex: bool = False, height_ratios: Sequence[float] | None = None,
-) -> tuple[CourseFigure, np.ndarray]:
-    """A constrained-layout CourseFigure and its Axes as an (nrows, ncols) array."""
-    fig = CourseFigure(figsize=figsize, layout="constrained")
-    gridspec = {"height_ratios": height_ratios} if height_ratios is not None else None
-    return fig, fig.subplots(nrows, ncols, sharex=sharex, squeeze=False, gridspec_kw=gridspec)
 
 
 def to_numpy(a: Array, name: str, ndim: int | None = None) -> np.ndarray:
@@ -91,10 +77,10 @@ def grid_pixels(x: Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) 
 def show_pixels(ax: Axes, pixels: np.ndarray) -> None:
     """Draw pixels in ax: grey scale fixed to [0, 1], nearest-neighbour (no smoothing), no ticks."""
     if len(ax.images) == 1 and ax.images[0].get_array().shape == pixels.shape:
-        ax.images[0].set_data(pixels)  # redraw in place (widgets)
-    else:
-        ax.clear()
-        ax.imshow(pixels, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.images[0].set_data(pixels)  # redraw in place (widgets): ticks and labels stay
+        return
+    ax.clear()
+    ax.imshow(pixels, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -114,28 +100,57 @@ def cell_centres(count: int, size: int, padding: int = 2) -> np.ndarray:
     return padding + (size + padding) * np.arange(count) + size / 2 - 0.5
 
 
-def _grid_figsize(pixels: np.ndarray, extra_height: float = 0.4, per_inch: float = 40) -> tuple[float, float]:
+def label_cells(ax: Axes, x: Tensor, nrow: int, row_labels: Sequence[str] | None = None,
+                col_labels: Sequence[str] | None = None, padding: int = 2) -> None:
+    """Name the rows (left) and columns (below) of a make_grid of x (N, C, H, W) drawn in ax."""
+    n_rows, n_cols = -(-x.shape[0] // nrow), min(nrow, x.shape[0])
+    for labels, count, axis in ((row_labels, n_rows, "row"), (col_labels, n_cols, "column")):
+        if labels is not None and len(labels) != count:
+            raise ValueError(f"Got {len(labels)} {axis} labels for {count} {axis}s of images.")
+    if row_labels is not None:
+        ax.set_yticks(cell_centres(n_rows, x.shape[2], padding), list(row_labels))
+    if col_labels is not None:
+        ax.set_xticks(cell_centres(n_cols, x.shape[3], padding), list(col_labels))
+    ax.tick_params(length=0)
+
+
+# Image grids: each image pixel is at least 2 screen pixels (a 28-pixel digit 56 px or more).
+IMAGE_PIXELS_PER_INCH = 40
+
+
+def grid_figsize(pixels: np.ndarray, extra: tuple[float, float] = (0.0, 0.5)) -> tuple[float, float]:
+    """Inches for a figure showing pixels (H', W'[, 3]) plus extra (width, height) for labels, within bounds."""
     h, w = pixels.shape[:2]
-    scale = min(1 / per_inch, 11 / w)  # per_inch image pixels per inch, at most 11 inches wide
-    return max(2.0, w * scale), h * scale + extra_height
+    max_w, max_h = current().max_size
+    scale = min(1 / IMAGE_PIXELS_PER_INCH, (max_w - extra[0]) / w, (max_h - extra[1]) / h)
+    return max(2.5, w * scale + extra[0]), h * scale + extra[1]
 
 
+@styled
 def image_grid(
     images: Array, nrow: int = 8, title: str | None = None, ax: Axes | None = None, *,
     padding: int = 2, pad_value: float = 1.0,
+    row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
 ) -> Figure:
-    """Tile images (N, C, H, W) in [0, 1], nrow per row, separated by padding lines of pad_value."""
-    pixels = grid_pixels(to_images(images), nrow, padding, pad_value)
+    """Tile images (N, C, H, W) in [0, 1], nrow per row, separated by padding lines of pad_value.
+
+    row_labels / col_labels name each row (left) and column (below): say what a row or column is.
+    """
+    x = to_images(images)
+    pixels = grid_pixels(x, nrow, padding, pad_value)
     if ax is None:
-        _, axes = new_figure(figsize=_grid_figsize(pixels))
+        extra = (1.6 if row_labels is not None else 0.0, 0.5 + 0.4 * (col_labels is not None))
+        _, axes = new_figure(figsize=grid_figsize(pixels, extra))
         ax = axes[0, 0]
     show_pixels(ax, pixels)
+    label_cells(ax, x, nrow, row_labels, col_labels, padding)
     ax.set_frame_on(False)
     if title:
         ax.set_title(title)
     return ax.figure
 
 
+@styled
 def image_row(
     images: Array, captions: Sequence[str], title: str | None = None, xlabel: str | None = None
 ) -> Figure:
@@ -144,11 +159,10 @@ def image_row(
     if len(captions) != x.shape[0]:
         raise ValueError(f"Got {len(captions)} captions for {x.shape[0]} images.")
     pixels = grid_pixels(x, nrow=x.shape[0])
-    fig, axes = new_figure(figsize=_grid_figsize(pixels, extra_height=1.0, per_inch=26))
+    fig, axes = new_figure(figsize=grid_figsize(pixels, extra=(0.0, 1.2)))
     ax = axes[0, 0]
     show_pixels(ax, pixels)
-    ax.set_xticks(cell_centres(x.shape[0], x.shape[3]), list(captions))
-    ax.tick_params(length=0)
+    label_cells(ax, x, x.shape[0], col_labels=captions)
     ax.set_frame_on(False)
     ax.set_title(title or "")
     ax.set_xlabel(xlabel or "")
@@ -166,19 +180,25 @@ def _like(x_hat: Array, x: Tensor, name: str) -> Tensor:
     )
 
 
+@styled
 def reconstructions(
     x: Array, x_hat: Array | Mapping[str, Array], n: int = 10, titles: tuple[str, str] = ("original", "reconstruction")
 ) -> Figure:
-    """First n originals x (N, C, H, W), then reconstructions: x_hat (N, C, H, W) or {name: x_hat}, a row each."""
+    """First n originals x (N, C, H, W), then reconstructions: x_hat (N, C, H, W) or {name: x_hat}, a row each.
+
+    Each row is named by its title, above it on the left.
+    """
     originals = to_images(x, "x")[:n]
     named = dict(x_hat) if isinstance(x_hat, Mapping) else {titles[1]: x_hat}
     rows = {titles[0]: originals, **{k: _like(v, originals, f"x_hat[{k!r}]") for k, v in named.items()}}
-    width = _grid_figsize(grid_pixels(originals, nrow=n), per_inch=30)[0]
-    row_height = width / max(len(originals), 1) + 0.3  # one image and its row title
-    fig, axes = new_figure(len(rows), 1, figsize=(width, len(rows) * row_height))
+    pixels = grid_pixels(originals, nrow=n)
+    title_height = 2.2 * current().font_size / 72  # inches: one row title
+    width, image_height = grid_figsize(pixels, extra=(0.0, 0.0))
+    image_height = min(image_height, current().max_size[1] / len(rows) - title_height)
+    fig, axes = new_figure(len(rows), 1, figsize=(width, len(rows) * (image_height + title_height)))
     for ax, (name, images) in zip(axes[:, 0], rows.items()):
         image_grid(images, nrow=n, ax=ax)
-        ax.set_title(name, loc="left", fontsize=11)
+        ax.set_title(name, loc="left")
     return fig
 
 
@@ -205,71 +225,104 @@ def _ratio(kl: Sequence[float], recon: Sequence[float]) -> np.ndarray:
     return np.asarray(kl, dtype=float) / np.where(recon > 0, recon, np.nan)  # undefined if recon <= 0
 
 
-def _plot_run(ax: Axes, ax_ratio: Axes, h: dict, colour: str | None) -> None:
-    """Steps (faint raw, smoothed line) and epoch means (dots, mid-epoch) of one run; x in epochs."""
-    epochs = np.arange(1, len(h["epoch_total"]) + 1)
-    n_steps = len(h.get("step_total") or [])
-    x_step = np.arange(1, n_steps + 1) * len(epochs) / max(n_steps, 1)
-    for term, (term_colour, style, label) in TERM_STYLE.items():
-        c, ls = (term_colour, "-") if colour is None else (colour, style)
-        if n_steps:
-            ax.plot(x_step, h[f"step_{term}"], color=c, alpha=0.2, lw=0.8)
-            ax.plot(x_step, _smooth(h[f"step_{term}"]), color=c, ls=ls, lw=1.8, label=label)
-        ax.plot(epochs - 0.5, h[f"epoch_{term}"], "o", color=c, ms=5, label=None if n_steps else label)
-    c = colour or "tab:purple"
-    if n_steps:
-        ax_ratio.plot(x_step, _smooth(_ratio(h["step_kl"], h["step_recon"])), color=c, lw=1.8)
-    ax_ratio.plot(epochs - 0.5, _ratio(h["epoch_kl"], h["epoch_recon"]), "o", color=c, ms=5)
+def _plot_series(ax: Axes, epoch_values: Sequence[float], step_values: Sequence[float] | None,
+                 colour: str, ls: str = "-", label: str | None = None) -> None:
+    """One curve of one run: steps (faint raw, smoothed line) and epoch means (dots, mid-epoch); x in epochs."""
+    epochs = np.arange(1, len(epoch_values) + 1)
+    if step_values is not None and len(step_values):
+        x_step = np.arange(1, len(step_values) + 1) * len(epochs) / len(step_values)
+        ax.plot(x_step, step_values, color=colour, alpha=0.2, lw=0.5 * current().line_width)
+        ax.plot(x_step, _smooth(step_values), color=colour, ls=ls, label=label)
+        label = None
+    ax.plot(epochs - 0.5, epoch_values, "o", color=colour, label=label)
 
 
-def _plot_beta(ax: Axes, runs: dict[str, dict], multi: bool) -> list[Line2D]:
+def _plot_ratio(ax: Axes, h: dict, colour: str) -> None:
+    """KL / recon of one run: per step (smoothed only: the raw ratio is noise) and per epoch (dots)."""
+    epochs = np.arange(1, len(h["epoch_kl"]) + 1)
+    if h.get("step_kl"):
+        x_step = np.arange(1, len(h["step_kl"]) + 1) * len(epochs) / len(h["step_kl"])
+        ax.plot(x_step, _smooth(_ratio(h["step_kl"], h["step_recon"])), color=colour)
+    ax.plot(epochs - 0.5, _ratio(h["epoch_kl"], h["epoch_recon"]), "o", color=colour)
+
+
+def _plot_beta(ax: Axes, runs: dict[str, dict], colours: list[str]) -> list[Line2D]:
     """β on a right-hand axis for the runs whose β changes; returns legend handles."""
     varying = {k: h for k, h in runs.items() if len(set(h.get("step_beta") or h["epoch_beta"])) > 1}
     if not varying:
         return []
     twin = ax.twinx()
-    for i, (name, h) in enumerate(runs.items()):
+    for colour, (name, h) in zip(colours, runs.items()):
         if name in varying:
             beta = h.get("step_beta") or h["epoch_beta"]
             x = np.arange(1, len(beta) + 1) * len(h["epoch_beta"]) / len(beta)
-            twin.plot(x, beta, color=f"C{i}" if multi else "grey", ls="-.", lw=1.2)
+            twin.plot(x, beta, color=colour, ls="-.", lw=0.7 * current().line_width)
     twin.set_ylabel("β (dash-dot)")
     twin.set_ylim(bottom=0)
-    return [Line2D([], [], color="grey", ls="-.", label="β (right axis)")]
+    return [Line2D([], [], color=REFERENCE, ls="-.", label="β (right axis)")]
 
 
-def _legend_handles(names: list[str]) -> list[Line2D]:
-    """Run colours and term line styles, for overlaid runs."""
-    runs = [Line2D([], [], color=f"C{i}", lw=2, label=name) for i, name in enumerate(names)]
-    terms = [Line2D([], [], color="grey", ls=style, label=label) for _, style, label in TERM_STYLE.values()]
-    return runs + terms
+def _ratio_panel(ax: Axes) -> None:
+    """Labels and the seed's 0.1–1 band on the KL / recon panel."""
+    ax.axhspan(0.1, 1.0, color=GREEN, alpha=0.12, label="seed's rule of thumb 0.1–1")
+    ax.set(xlabel="epoch", ylabel="KL / recon (no unit)", ylim=(0, None))
+    ax.legend(loc="upper right")
 
 
-def loss_curves(history: History | Mapping) -> Figure:
-    """Total, recon and KL per step (faint; smoothed) and per epoch (dots), and KL/recon below.
-
-    history: a History, its .as_dict(), or {run name: History} to overlay runs.
-    """
-    runs = _runs(history)
-    multi = len(runs) > 1 or "" not in runs
-    fig, axes = new_figure(2, 1, figsize=(9, 7), sharex=True, height_ratios=(2, 1))
+def _single_run(h: dict) -> Figure:
+    """Total, recon and KL of one run in one panel (colour = term), KL / recon below."""
+    fig, axes = new_figure(2, 1, figsize=(9, 6.5), sharex=True, height_ratios=(2, 1))
     ax, ax_ratio = axes[:, 0]
-    for i, h in enumerate(runs.values()):
-        _plot_run(ax, ax_ratio, h, f"C{i}" if multi else None)
-    beta_handles = _plot_beta(ax, runs, multi)
-    handles = _legend_handles(list(runs)) if multi else ax.get_legend_handles_labels()[0]
-    handles += beta_handles
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=5, frameon=False)
-    fig.suptitle("Training loss: faint = each step, line = smoothed, dots = mean over the epoch")
+    for term, (colour, _, label) in TERM_STYLE.items():
+        _plot_series(ax, h[f"epoch_{term}"], h.get(f"step_{term}"), colour, label=label)
+    _plot_ratio(ax_ratio, h, PURPLE)
+    handles = ax.get_legend_handles_labels()[0] + _plot_beta(ax, {"": h}, [REFERENCE])
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=4, frameon=False)
     ax.set_ylabel(LOSS_UNITS)
-    ax_ratio.axhspan(0.1, 1.0, color="tab:green", alpha=0.12, label="seed's rule of thumb 0.1–1")
-    ax_ratio.set(xlabel="epoch", ylabel="KL / recon", ylim=(0, None))
-    ax_ratio.legend(loc="upper right", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax_ratio.grid(alpha=0.3)
+    _ratio_panel(ax_ratio)
     return fig
 
 
+def _several_runs(runs: dict[str, dict]) -> Figure:
+    """One panel per term (total, recon, KL) and KL / recon, one colour per run."""
+    if len(runs) > len(PALETTE):
+        raise ValueError(f"loss_curves compares at most {len(PALETTE)} runs (more colours cannot be told apart); "
+                         f"got {len(runs)}.")
+    colours = list(PALETTE[: len(runs)])
+    fig, axes = new_figure(2, 2, figsize=(9, 6.5), sharex=True)
+    for ax, (term, (_, _, label)) in zip(axes.flat, TERM_STYLE.items()):
+        for colour, h in zip(colours, runs.values()):
+            _plot_series(ax, h[f"epoch_{term}"], h.get(f"step_{term}"), colour)
+        ax.set(ylabel="nats per image", title=label)
+    for colour, h in zip(colours, runs.values()):
+        _plot_ratio(axes[1, 1], h, colour)
+    axes[1, 1].set_title("KL / recon")
+    axes[1, 0].set_xlabel("epoch")
+    _ratio_panel(axes[1, 1])
+    handles = [Line2D([], [], color=c, label=name) for c, name in zip(colours, runs)]
+    handles += _plot_beta(axes[0, 0], runs, colours)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
+    return fig
+
+
+@styled
+def loss_curves(history: History | Mapping) -> Figure:
+    """Total, recon and KL per step (faint; smoothed) and per epoch (dots), and KL/recon, in nats per image.
+
+    history: a History, its .as_dict(), or {run name: History} to compare runs (a panel per term,
+    a colour per run, at most 7 runs).
+    """
+    runs = _runs(history)
+    fig = _single_run(runs[""]) if len(runs) == 1 and "" in runs else _several_runs(runs)
+    fig.suptitle("Training loss, nats per image (summed over pixels)\n"
+                 "faint = each step, line = smoothed, dots = mean over the epoch")
+    for ax in fig.axes:
+        if not ax.get_ylabel().startswith("β"):
+            ax.grid(alpha=0.3)
+    return fig
+
+
+@styled
 def reconstruction_error_analysis(
     errors: Array, labels: Array, class_names: Names = None, metric_name: str = "MSE per pixel"
 ) -> Figure:
@@ -277,17 +330,17 @@ def reconstruction_error_analysis(
     errors, labels = to_numpy(errors, "errors", ndim=1), to_numpy(labels, "labels", ndim=1).astype(int)
     if len(errors) != len(labels):
         raise ValueError(f"errors has {len(errors)} values but labels has {len(labels)}.")
-    fig, axes = new_figure(1, 2, figsize=(12, 4.5))
+    fig, axes = new_figure(1, 2, figsize=(9, 4))
     hist_ax, box_ax = axes[0]
-    hist_ax.hist(errors, bins=50, edgecolor="black", alpha=0.7)
-    hist_ax.axvline(errors.mean(), color="red", ls="--", label=f"mean: {errors.mean():.4g}")
+    hist_ax.hist(errors, bins=50, color=BLUE, edgecolor=BLACK, alpha=0.7)
+    hist_ax.axvline(errors.mean(), color=HIGHLIGHT, ls="--", label=f"mean: {errors.mean():.4g}")
     hist_ax.set(xlabel=f"reconstruction error ({metric_name})", ylabel="number of images")
     hist_ax.set_title("Distribution of reconstruction errors")
     hist_ax.legend()
     classes = np.unique(labels)
     by_class = [errors[labels == c] for c in classes]
     names = {_BOXPLOT_LABELS: class_names_for(classes, class_names)}
-    box_ax.boxplot(by_class, **names, flierprops={"markersize": 2, "alpha": 0.4})
+    box_ax.boxplot(by_class, **names, flierprops={"markersize": 2, "alpha": 0.4}, medianprops={"color": HIGHLIGHT})
     box_ax.set(xlabel="class", ylabel=f"reconstruction error ({metric_name})")
     box_ax.set_title("Reconstruction error by class")
     tilt_crowded_xlabels(box_ax)
@@ -306,25 +359,56 @@ def tilt_crowded_xlabels(ax: Axes, degrees: float = 30) -> bool:
     return crowded
 
 
-def pixel_loss_curves(x_target: float, curves: Mapping[str, tuple[Array, Array]]) -> Figure:
-    """How each loss scores one pixel: {name: (x_hat values (K,), loss (K,) in nats)} for target x."""
-    fig, axes = new_figure(figsize=(7.5, 4.5))
-    ax = axes[0, 0]
+@dataclass
+class PixelLossArtists:
+    """What pixel_loss_curves drew, by curve name: the loss curves, their minima (dots), the target line."""
+
+    lines: dict[str, Line2D]
+    minima: dict[str, Line2D]
+    target: Line2D
+
+
+def draw_pixel_losses(ax: Axes, x_target: float, curves: Mapping[str, tuple[Array, Array]]) -> PixelLossArtists:
+    """Draw {name: (x_hat (K,), loss (K,) in nats)} for target x_target into ax; returns the artists."""
+    lines, minima = {}, {}
+    for colour, name in zip(PALETTE, curves):
+        lines[name] = ax.plot([], [], color=colour, label=name)[0]
+        minima[name] = ax.plot([], [], "o", color=colour)[0]
+    artists = PixelLossArtists(lines, minima, ax.axvline(x_target, color=REFERENCE, ls="--", label="target x"))
+    update_pixel_losses(artists, x_target, curves)
+    ax.set(xlabel=r"prediction $\hat{x}$ for the pixel (0 = black, 1 = white)", ylabel="loss for this pixel (nats)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.relim()
+    ax.autoscale_view()
+    return artists
+
+
+def update_pixel_losses(artists: PixelLossArtists, x_target: float, curves: Mapping[str, tuple[Array, Array]]) -> None:
+    """Redraw the curves {name: (x_hat (K,), loss (K,))} and the target in place (the sliders call this)."""
     for name, (x_hat, loss) in curves.items():
         x_hat, loss = to_numpy(x_hat, f"{name} x_hat", ndim=1), to_numpy(loss, f"{name} loss", ndim=1)
         if x_hat.shape != loss.shape:
             raise ValueError(f"{name}: {len(x_hat)} x_hat values but {len(loss)} losses.")
-        (line,) = ax.plot(x_hat, loss, lw=2, label=name)
+        artists.lines[name].set_data(x_hat, loss)
         best = np.nanargmin(loss)
-        ax.plot(x_hat[best], loss[best], "o", color=line.get_color(), ms=6)
-    ax.axvline(x_target, color="grey", ls="--", label=f"target x = {x_target:g}")
-    ax.set(xlabel=r"prediction $\hat{x}$ for the pixel", ylabel="loss for this pixel (nats)")
+        artists.minima[name].set_data([x_hat[best]], [loss[best]])
+    artists.target.set_xdata([x_target, x_target])
+
+
+@styled
+def pixel_loss_curves(x_target: float, curves: Mapping[str, tuple[Array, Array]], ax: Axes | None = None) -> Figure:
+    """How each loss scores one pixel: {name: (x_hat values (K,), loss (K,) in nats)} for target x; dots at minima."""
+    if len(curves) > len(PALETTE):
+        raise ValueError(f"At most {len(PALETTE)} curves can be told apart; got {len(curves)}.")
+    if ax is None:
+        ax = new_figure(figsize=(7.5, 4.5))[1][0, 0]
+    draw_pixel_losses(ax, x_target, curves)
     ax.set_title(f"How each loss scores one pixel whose target is x = {x_target:g}")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return fig
+    return ax.figure
 
 
+@styled
 def train_vs_val(history: History | Mapping, val_key: str = "neg_elbo") -> Figure:
     """Per epoch: the training loss (mean over the epoch's steps) and the validation loss after it.
 
@@ -342,8 +426,8 @@ def train_vs_val(history: History | Mapping, val_key: str = "neg_elbo") -> Figur
     epochs = np.arange(1, len(train) + 1)
     fig, axes = new_figure(1, 1, figsize=(7, 4))
     ax = axes[0, 0]
-    ax.plot(epochs - 0.5, train, "o-", color="tab:blue", label="training (mean over the epoch)")
-    ax.plot(epochs, val, "s-", color="tab:orange", label="validation (after the epoch)")
+    ax.plot(epochs - 0.5, train, "o-", color=BLUE, label="training (mean over the epoch)")
+    ax.plot(epochs, val, "s-", color=ORANGE, label="validation (after the epoch)")
     ax.set(xlabel="epoch", ylabel=LOSS_UNITS, title=f"{'−ELBO' if val_key == 'neg_elbo' else val_key}: training vs validation")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
