@@ -11,8 +11,8 @@ Runs on the committed notebooks' SAVED outputs (no kernel). The rule, documented
 * not measurements, never checked: numbers in LaTeX math ($…$, $$…$$: equations and constants),
   in code spans and fenced code, in links and headings, section numbers ("section 9.1", "§ 3"),
   years (1900–2099), the course's sizes in COURSE_CONSTANTS (784 pixels, 60 000 images, layer
-  widths), and any number that also appears as a literal in a code cell's SOURCE (a setting or
-  hyper-parameter: `sigma=0.2`, `N_SMALL = 300`);
+  widths), and any number (not a percentage) that also appears as a literal in a code cell's
+  SOURCE, comments excluded (a setting or hyper-parameter: `sigma=0.2`, `N_SMALL = 300`);
 * anything else goes into ALLOWED below with its reason. A reason that starts with a repository
   file ("benchmarks/RESULTS.md: ...") is checked: the number must appear in that file.
 Comparative claims ("X wins", "the hardest are 8s and 2s") are checked by CLAIMS: the sentence, and a
@@ -137,7 +137,8 @@ def sections(cells: list[dict]) -> list[int]:
 def unshown_numbers(nb: dict, allowed: dict[str, str] | None = None) -> list[str]:
     """'cell N: number' for every measured number in markdown that no nearby output shows."""
     cells, allowed = nb["cells"], allowed or {}
-    settings = {float(t.replace("_", "")) for c in cells if c["cell_type"] == "code" for t in LITERAL.findall(cell_text(c))}
+    code = "\n".join(re.sub(r"#.*", "", cell_text(c)) for c in cells if c["cell_type"] == "code")  # comments are prose
+    settings = {float(t.replace("_", "")) for t in LITERAL.findall(code)}
     outputs = {i: output_text(c) for i, c in enumerate(cells) if c["cell_type"] == "code"}
     section_of, problems = sections(cells), []
     for i, cell in enumerate(cells):
@@ -152,7 +153,8 @@ def unshown_numbers(nb: dict, allowed: dict[str, str] | None = None) -> list[str
             near += [j for j in outputs if j < i][-NEAR_CODE_CELLS:] + [j for j in outputs if j > i][:NEAR_CODE_CELLS]
         seen = "\n".join(outputs[j] for j in sorted(set(near)))
         for written, value, decimals in numbers_in(text):
-            exempt = value in settings or value in COURSE_CONSTANTS or allowed_here(written, allowed)
+            constant = not written.endswith("%") and (value in settings or value in COURSE_CONSTANTS)
+            exempt = constant or allowed_here(written, allowed)
             if exempt or shown(value, decimals, seen, percent=written.endswith("%")):
                 continue
             problems.append(f"cell {i}: {written}")
