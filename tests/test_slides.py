@@ -51,7 +51,9 @@ def test_deck_slider_shows_the_widget_image_at_every_value(tiny_bank, call, make
     widget = make(tiny_bank)
     settings = new_code_cell('DATASET = "digits"\nK = 4  # the latent size, a constant the call names')
     nb = new_notebook(cells=[settings, widget_cell(f"# NBVAL_IGNORE_OUTPUT\nexplorer = {call}\nexplorer.widget")])
-    html = slides.prepare(nb, resolve=lambda name: tiny_bank).cells[1].outputs[0].data["text/html"]
+    cell = slides.prepare(nb, resolve=lambda name: tiny_bank).cells[1]
+    assert "NBVAL" not in cell.source  # test markers stay out of the lecture
+    html = cell.outputs[0].data["text/html"]
     shown = deck_frames(html)
     assert [label for label, _, _ in shown] == list(widget.slider._options_labels)
     assert [hidden for *_, hidden in shown].count(False) == 1  # only the starting value is visible
