@@ -203,6 +203,7 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("1s are by far the easiest, then 7s and 9s; 8s and 2s are the hardest, then 5s",
          lambda o: class_order(o)[0] == "1" and set(class_order(o)[1:3]) == {"7", "9"}
          and set(class_order(o)[-2:]) == {"8", "2"} and class_order(o)[-3] == "5"),
+        ("are only fourth easiest", lambda o: class_order(o)[3] == "0"),
         ("0s have the most ink", lambda o: max(class_order(o), key=lambda c: row(o.split("mean ink")[1], f"{c} ")[1]) == "0"),
     ],
     "notebooks/02_vae_objective.ipynb": [
