@@ -187,6 +187,14 @@ def blur(outputs: str, loss: str) -> list[float]:
     return row(table, f"trained with {loss}" if loss else "test images")
 
 
+VARIANTS = ("plain", "linear annealing", "cyclical annealing", "free bits λ = 0.5")
+
+
+def run(outputs: str, beta: int, variant: str) -> list[float]:
+    """Notebook 02's annealing table: [active, KL>0.1, KL, recon, −ELBO] of one run."""
+    return row(outputs[outputs.index("active  KL>0.1"):], f"β = {beta}  {variant} ")[-5:]
+
+
 RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
 CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
     "notebooks/01_reconstruction_loss.ipynb": [
@@ -207,6 +215,13 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("0s have the most ink", lambda o: max(class_order(o), key=lambda c: row(o.split("mean ink")[1], f"{c} ")[1]) == "0"),
     ],
     "notebooks/02_vae_objective.ipynb": [
+        ("raise the KL by at most about 1 nat and move the reconstruction and the −ELBO by less than 1 nat",
+         lambda o: all(0 <= run(o, 1, v)[2] - run(o, 1, "plain")[2] < 1.5 and all(abs(run(o, 1, v)[c] - run(o, 1, "plain")[c]) < 1
+                       for c in (3, 4)) for v in VARIANTS[1:])),
+        ("The −ELBO moves by under 2 nats either way", lambda o: all(abs(run(o, 4, v)[4] - run(o, 4, "plain")[4]) < 2 for v in VARIANTS)),
+        ("the annealed runs reconstruct up to 2 nats better",
+         lambda o: all(0 < run(o, 4, "plain")[3] - run(o, 4, v)[3] <= 2 for v in VARIANTS[1:3])),
+        ("free bits pay about 1 nat of ELBO", lambda o: 0.5 <= run(o, 4, VARIANTS[3])[4] - run(o, 4, "plain")[4] < 1.5),
         ("the lowest test −ELBO in the bank for every latent size but $k = 2$",
          lambda o: re.search(r"per k: \{2: (?!1\.0)[\d.]+, 4: 1\.0, 8: 1\.0, 16: 1\.0, 32: 1\.0, 64: 1\.0\}", o)),
     ],
