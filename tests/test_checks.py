@@ -225,7 +225,8 @@ def test_interpolation_hints_on_alphas(name):
     path = S3[name]
     # alphas treated as a count: linspace(0, 1, alphas) raises, but the function runs with an int
     message = _fail(name, _with_steps(path))
-    assert message == (
+    assert message.split(" (0 of 3 parts right")[0] == (
+        "[alphas=torch.linspace(0, 1, 5) and orthogonal unit vectors] "
         f"on {name}(z0, z1, alphas) with alphas=torch.linspace(0, 1, 5) and orthogonal unit vectors, your function "
         "raised TypeError, but it runs when given the number of steps 5 instead. Hint: alphas is a tensor of α "
         "values, not a number of steps: use it as it is, a = alphas[:, None] of shape (T, 1), instead of "
@@ -282,7 +283,10 @@ def test_output_is_one_deterministic_line(capsys):
     first = capsys.readouterr().out
     check("recon_bce", noisy)
     assert capsys.readouterr().out == first
-    assert first.count("\n") == 1 and first.startswith("❌ recon_bce: on bce_loss(x_hat, x, reduction='sum')")
+    assert first.count("\n") == 1 and first.startswith("❌ recon_bce: [reduction='sum'] on bce_loss(x_hat, x, "
+                                                         "reduction='sum')")
+    assert first.endswith("(0 of 5 parts right; also wrong: reduction='mean', reduction='none', differentiable, "
+                          "saturated outputs)\n")
     assert re.search(r"expected \d", first) and "got 1" in first
 
 
@@ -421,3 +425,48 @@ def test_hidden_inputs_depend_on_the_instructor_seed():
     with hidden_seed(2), guard.exercise((), guard.hidden_variant("kl_divergence")):
         second = _posterior(0)[0]
     assert not torch.equal(released, first) and not torch.equal(first, second)
+
+
+def test_partial_credit_names_the_wrong_part_with_its_hint():
+    def mean_per_example(x_hat, x, reduction="sum"):
+        if reduction == "mean":  # the usual slip: a mean per image instead of per element
+            return S1["bce_loss"](x_hat, x, "none").mean()
+        return S1["bce_loss"](x_hat, x, reduction)
+
+    result = run_check("recon_bce", mean_per_example)
+    assert result.status == "fail" and result.score == round(3.5 / 4.5, 4)  # parts 1, 1, 1, ½, 1
+    assert result.message.startswith("[reduction='mean'] on bce_loss(x_hat, x, reduction='mean')")
+    assert "'mean' averages over every element" in result.message  # the hint of the failing part
+    assert result.message.endswith("(4 of 5 parts right)")
+    assert run_check("recon_bce", S1["bce_loss"]).fraction == 1.0
+    assert run_check("recon_bce", lambda *a, **k: None).fraction == 0.0
+
+
+def test_a_shortcut_in_one_part_scores_zero_for_the_whole_exercise():
+    def mixed(x_hat, x, reduction="sum"):
+        if reduction == "none":
+            return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1)
+        return S1["bce_loss"](x_hat, x, reduction)
+
+    result = run_check("recon_bce", mixed)
+    assert result.fraction == 0.0 and "binary_cross_entropy" in result.message
+
+
+def _constant(name):
+    """A function that returns what the solution returns on the first released input, whatever it is given."""
+    first = []
+
+    def record(*args, **kwargs):
+        first.append(REFERENCE[name](*args, **kwargs))
+        raise NotImplementedError
+
+    run_check(name, record)
+    return lambda *args, **kwargs: first[0]
+
+
+@pytest.mark.parametrize("name", [n for n in RELEASED if n not in TRAINING])
+def test_a_constant_answer_scores_zero_when_graded(name):
+    constant = _constant(name)
+    with hidden_seed(7):
+        result = run_check(name, constant)
+    assert result.fraction == 0.0, result

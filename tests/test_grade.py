@@ -16,7 +16,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from vaecourse import grade
 from vaecourse.checks import REGISTRY, exercises_for
 from vaecourse.grading.execute import Limits
-from vaecourse.grading.report import Row, feedback_names, feedback_text, write_csv
+from vaecourse.checks import Result
+from vaecourse.grading.report import Row, feedback_html, feedback_names, feedback_text, gradescope_results, write_csv
 from vaecourse.grading.submission import NotANotebook, check_cell_name, detect_assignment, prepare, read_submission
 
 CORPUS = Path(__file__).parent / "grading_corpus"
@@ -29,7 +30,7 @@ NONE = [0, 0, 0, 0, 0]
 EXPECTED = {
     "perfect": (ALL, set(), "ok"),
     "untouched": (NONE, set(), "ok"),
-    "partial": ([2, 0, 1, 0, 1], set(), "ok"),
+    "partial": ([2, 0.67, 1, 0, 1], set(), "ok"),  # vae_loss: its KL is right in 3 of 9 parts
     "syntax_error": ([2, 0, 1, 2, 1], {"syntax_error", "missing_functions"}, "SyntaxError: expected ':' (line 1)"),
     "exception": ([2, 2, 1, 0, 1], {"cell_error"}, "ZeroDivisionError"),
     "infinite_loop": (ALL, {"cell_timeout"}, "cell_timeout: cell 6"),
@@ -43,7 +44,13 @@ EXPECTED = {
     "not_a_notebook": (NONE, {"not_a_notebook"}, "not_a_notebook"),
     "truncated_json": (NONE, {"not_a_notebook"}, "not_a_notebook"),
     "empty": (NONE, {"empty_file"}, "empty_file"),
+    # shortcuts (issue #15): each scores 0 on the exercises it games, with the reason in the feedback
+    "shortcut_reference": (NONE, set(), "ok"),
+    "shortcut_library": ([0, 0, 1, 2, 0], set(), "ok"),
+    "shortcut_constant": (NONE, set(), "ok"),
+    "shortcut_hardcoded": (NONE, set(), "ok"),
 }
+HIDDEN_SEED = 20261204
 NO_KERNEL = ["not_a_notebook", "truncated_json", "empty"]
 LIMITS = Limits(cell_timeout=20, notebook_timeout=120, check_timeout=20, max_output_bytes=100_000, interrupt_grace=5)
 
@@ -55,7 +62,7 @@ def _codes(status: str) -> set[str]:
 def _grade(names: list[str], tmp_path: Path, jobs: int = 2) -> dict[str, dict]:
     """Grade corpus files through the CLI's code path; {name: CSV row as a dict}."""
     paths = [str(CORPUS / f"{n}.ipynb") for n in names]
-    config = grade.GradeConfig(ASSIGNMENT, jobs, LIMITS, (str(EXTRA),), threads_per_job=1)
+    config = grade.GradeConfig(ASSIGNMENT, jobs, LIMITS, (str(EXTRA),), threads_per_job=1, hidden_seed=HIDDEN_SEED)
     assignment, exercises, rows = grade.grade(paths, config)
     write_csv(tmp_path / "grades.csv", rows, exercises)
     grade.write_feedback(tmp_path / "feedback", rows, exercises, assignment)
@@ -101,6 +108,13 @@ def test_corpus(tmp_path):
     assert "a hidden β" in feedback["partial.ipynb.md"]  # the check's hint reaches the student
     assert "A check cell was edited" in feedback["edited_check.ipynb.md"]
     assert "⏳ free_bits: `free_bits_kl` is not defined" in feedback["deleted_cells.ipynb.md"]
+    reference = feedback["shortcut_reference.ipynb.md"]
+    for called in ("vaecourse.losses.kl_divergence", "vaecourse.losses.vae_loss", "vaecourse.losses.linear_annealing",
+                   "vaecourse.losses.free_bits_kl"):  # free_bits_kl even though the submission catches the error
+        assert f"your function calls `{called}`, which this exercise asks you to write yourself" in reference
+    assert "calls `torch.distributions.kl.kl_divergence`" in feedback["shortcut_library.ipynb.md"]
+    hard_coded = feedback["shortcut_hardcoded.ipynb.md"]
+    assert hard_coded.count("right on the released inputs, wrong on the grader's hidden ones") == 4
 
 
 def test_cli_writes_csv_and_feedback(tmp_path, capsys):
@@ -112,7 +126,7 @@ def test_cli_writes_csv_and_feedback(tmp_path, capsys):
     assert rows[0] == ["submission", *COLUMNS[:4], "total", "max_total", "status"]
     assert [r[-1] for r in rows[1:]] == ["empty_file: the file is empty",
                                          "not_a_notebook: not a Jupyter notebook (UnicodeDecodeError)"]
-    assert len(list(fb.iterdir())) == 2
+    assert len(list(fb.glob("*.md"))) == len(list(fb.glob("*.html"))) == 2
     assert "Graded 2 submissions" in capsys.readouterr().err
 
 
@@ -210,3 +224,39 @@ def test_interrupted_grading_keeps_every_row(tmp_path, monkeypatch):
     out = tmp_path / "g.csv"
     assert grade.main([*paths, "--out", str(out), "--assignment", ASSIGNMENT]) == 130  # Ctrl-C, CSV still written
     assert len(out.read_text().splitlines()) == 4
+
+
+def test_partial_credit_feedback_html_and_gradescope(tmp_path):
+    exercises = exercises_for(ASSIGNMENT)
+    row = Row("alice <x>.ipynb", results={
+        "kl_divergence": Result("kl_divergence", "pass", "correct"),
+        "vae_loss": Result("vae_loss", "fail", "[recon, beta=1.0] on vae_loss(...): expected 1, got 2 < 3. Hint: "
+                                                "sum the BCE (6 of 9 parts right)", 0.6667),
+        "beta_annealing": Result("beta_annealing", "todo", "not attempted yet"),
+    }, events=[("cell_error", "cell 4: NameError: x")])
+    assert [row.points(ex) for ex in exercises] == [2, 1.33, 0, 0]
+    write_csv(tmp_path / "g.csv", [row], exercises)
+    assert (tmp_path / "g.csv").read_text().splitlines()[1].startswith('alice <x>.ipynb,2,1.33,0,0,3.33,7,')
+    page = feedback_html(row, exercises, ASSIGNMENT)
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page
+    assert "alice &lt;x&gt;.ipynb" in page and "got 2 &lt; 3. Hint: sum the BCE" in page and "1.33 / 2" in page
+    assert "A cell raised an exception. (cell 4: NameError: x)" in page
+    results = gradescope_results(row, exercises)
+    assert results["score"] == pytest.approx(3.33)
+    assert [(t["name"], t["score"], t["max_score"], t["status"]) for t in results["tests"]] == [
+        ("kl_divergence", 2, 2.0, "passed"), ("vae_loss", 1.33, 2.0, "failed"),
+        ("beta_annealing", 0.0, 1.0, "failed"), ("free_bits", 0.0, 2.0, "failed")]
+    assert results["tests"][1]["output"].startswith("❌ [recon, beta=1.0]") and results["visibility"] == "visible"
+    assert "A cell raised an exception" in results["output"]
+    json.dumps(results)  # what Gradescope reads
+
+
+def test_cli_writes_gradescope_results(tmp_path):
+    out = tmp_path / "results" / "results.json"
+    code = grade.main([str(CORPUS / "empty.ipynb"), "--out", str(tmp_path / "g.csv"), "--assignment", ASSIGNMENT,
+                       "--gradescope", str(out)])
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert results["score"] == 0 and len(results["tests"]) == 4 and "The file is empty." in results["output"]
+    two = [str(CORPUS / "empty.ipynb")] * 2
+    assert grade.main([*two, "--assignment", ASSIGNMENT, "--gradescope", str(out)]) == 2

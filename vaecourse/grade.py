@@ -31,7 +31,7 @@ import nbformat
 
 from vaecourse.checks import ASSIGNMENTS, Exercise, Result, exercises_for, load_extra_checks
 from vaecourse.grading.execute import Limits
-from vaecourse.grading.report import Row, feedback_names, feedback_text, write_csv
+from vaecourse.grading.report import Row, feedback_html, feedback_names, feedback_text, write_csv, write_gradescope
 from vaecourse.grading.submission import NotANotebook, detect_assignment, prepare, read_submission
 
 
@@ -44,6 +44,7 @@ class GradeConfig:
     limits: Limits = field(default_factory=Limits)
     extra_checks: tuple[str, ...] = ()
     threads_per_job: int | None = None  # torch/OpenMP threads per kernel; None: cores // jobs
+    hidden_seed: int | None = None  # the instructor's seed for the hidden inputs; None: released inputs only
 
 
 def resolve_assignment(paths: list[str], requested: str | None) -> str:
@@ -128,7 +129,7 @@ def _run_worker(nb: nbformat.NotebookNode, exercises: list[Exercise], config: Gr
         nbformat.write(nb, work / "submission.ipynb")
         job = {"notebook": str(work / "submission.ipynb"), "names": [ex.name for ex in exercises],
                "limits": asdict(limits), "extra_checks": [str(Path(f).resolve()) for f in config.extra_checks],
-               "workdir": str(work), "marker": marker}
+               "workdir": str(work), "marker": marker, "hidden_seed": config.hidden_seed}
         (work / "job.json").write_text(json.dumps(job))
         with (work / "worker.log").open("wb") as log:
             proc = subprocess.Popen(
@@ -174,17 +175,20 @@ def _worker_env(config: GradeConfig) -> dict[str, str]:
 
 
 def write_feedback(directory: Path, rows: list[Row], exercises: list[Exercise], assignment: str) -> None:
-    """One Markdown file per submission in `directory`."""
+    """Two files per submission in `directory`: NAME.md (Markdown) and NAME.html (a self-contained page)."""
     directory.mkdir(parents=True, exist_ok=True)
     for row, name in zip(rows, feedback_names([r.submission for r in rows])):
         (directory / name).write_text(feedback_text(row, exercises, assignment), encoding="utf-8")
+        (directory / f"{name[:-3]}.html").write_text(feedback_html(row, exercises, assignment), encoding="utf-8")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m vaecourse.grade", description=__doc__.split("\n\n")[0])
     p.add_argument("submissions", nargs="+", help="notebooks to grade (any file: bad ones get a status)")
     p.add_argument("--out", default="grades.csv", help="CSV file to write (default: grades.csv)")
-    p.add_argument("--feedback-dir", help="write one Markdown feedback file per submission here")
+    p.add_argument("--feedback-dir", help="write each submission's feedback here (Markdown and HTML)")
+    p.add_argument("--gradescope", metavar="RESULTS.json",
+                   help="also write Gradescope's results.json (one submission only; see GRADING.md)")
     p.add_argument("--assignment", choices=ASSIGNMENTS, help="default: recognised from the submissions")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--extra-checks", action="append", default=[], metavar="FILE.py",
@@ -196,7 +200,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-output-bytes", type=int, default=defaults.max_output_bytes, help="kept per cell")
     p.add_argument("--kernel", default=defaults.kernel_name, help="kernel name (default python3)")
     p.add_argument("--threads-per-job", type=int, help="torch threads per kernel (default: cores // jobs)")
+    p.add_argument("--hidden-seed", type=int, default=_env_seed(),
+                   help="seed of the hidden inputs every check also runs on; keep it private (default: "
+                        "$VAECOURSE_HIDDEN_SEED, else a fresh random seed, printed at the end)")
     return p
+
+
+def _env_seed() -> int | None:
+    value = os.environ.get("VAECOURSE_HIDDEN_SEED")
+    return int(value) if value else None
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -205,9 +217,13 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.gradescope and len(args.submissions) != 1:
+        print("error: --gradescope grades exactly one submission", file=sys.stderr)
+        return 2
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.check_timeout, args.max_output_bytes,
                     kernel_name=args.kernel)
-    config = GradeConfig(args.assignment, args.jobs, limits, tuple(args.extra_checks), args.threads_per_job)
+    seed = args.hidden_seed if args.hidden_seed is not None else secrets.randbelow(2**31)
+    config = GradeConfig(args.assignment, args.jobs, limits, tuple(args.extra_checks), args.threads_per_job, seed)
     out, status = Path(args.out), 0
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated run still writes its CSV
     try:
@@ -225,8 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(out, rows, exercises)
     if args.feedback_dir:
         write_feedback(Path(args.feedback_dir), rows, exercises, assignment)
+    if args.gradescope:
+        write_gradescope(Path(args.gradescope), rows[0], exercises)
     total = sum(ex.points for ex in exercises)
-    print(f"Graded {len(rows)} submissions of {assignment} (max {total:g} points) -> {args.out}", file=sys.stderr)
+    print(f"Graded {len(rows)} submissions of {assignment} (max {total:g} points, hidden seed {seed}) -> {args.out}",
+          file=sys.stderr)
     return status
 
 

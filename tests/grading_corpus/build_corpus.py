@@ -69,6 +69,95 @@ def inserted(nb, after_exercise, source):
     return nb
 
 
+# ---- shortcut submissions: each one games an exercise and must score 0 on it ----
+
+KEY_SOURCE = """\
+def _key(*args, **kwargs):
+    \"\"\"The released input, as text: rounded tensor values and the other arguments.\"\"\"
+    parts = [repr([round(v, 4) for v in a.flatten().tolist()]) if isinstance(a, torch.Tensor) else repr(a)
+             for a in args]
+    return "|".join(parts + [f"{k}={v!r}" for k, v in sorted(kwargs.items())])
+"""
+
+
+def _functions(nb) -> dict:
+    """The namespace the notebook's code cells define (check cells and Colab installs skipped)."""
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not _meta(cell, "check") and "%pip" not in cell.source:
+            exec(cell.source, namespace)  # noqa: S102 - our own solution code
+    return namespace
+
+
+def released_answers(nb) -> dict[str, dict[str, object]]:
+    """{function: {released input key: answer}}: what the released checks ask and the solution answers."""
+    from vaecourse.checks import exercises_for, run_check
+
+    namespace = _functions(nb)
+    exec(KEY_SOURCE, namespace)  # noqa: S102
+    answers: dict[str, dict[str, object]] = {}
+    for ex in exercises_for(ASSIGNMENT):
+        table = answers.setdefault(ex.function, {})
+
+        def record(*args, f=namespace[ex.function], table=table, **kwargs):
+            value = f(*args, **kwargs)
+            plain = [v.tolist() for v in value] if isinstance(value, tuple) else \
+                value.tolist() if hasattr(value, "tolist") else value
+            table[namespace["_key"](*args, **kwargs)] = plain
+            return value
+
+        assert run_check(ex.name, record).status == "pass", ex.name
+    return answers
+
+
+def hard_coded(stubs, perfect):
+    """Every function answers the released inputs from a table and returns zeros otherwise."""
+    nb = with_source(stubs, "kl_divergence", (
+        f"import torch\n_ANSWERS = {released_answers(perfect)!r}\n\n{KEY_SOURCE}\n"
+        "def _answer(name, *args, **kwargs):\n"
+        "    value = _ANSWERS[name].get(_key(*args, **kwargs), 0.0)\n"
+        "    return tuple(torch.tensor(v) for v in value) if name == 'vae_loss' and isinstance(value, list) \\\n"
+        "        else value if name == 'linear_annealing' else torch.tensor(value)\n\n"
+        "def kl_divergence(mu, logvar, reduction='sum'):\n"
+        "    return _answer('kl_divergence', mu, logvar, reduction=reduction)"))
+    for name, signature, args in (("vae_loss", "x_hat, x, mu, logvar, beta=1.0", "x_hat, x, mu, logvar, beta=beta"),
+                                  ("beta_annealing", "step, beta_max, warmup_steps", "step, beta_max, warmup_steps"),
+                                  ("free_bits", "kl_per_dim, free_bits", "kl_per_dim, free_bits")):
+        function = {"beta_annealing": "linear_annealing", "free_bits": "free_bits_kl"}.get(name, name)
+        nb = with_source(nb, name, f"def {function}({signature}):\n    return _answer({function!r}, {args})")
+    return nb
+
+
+def shortcuts(stubs, perfect) -> dict[str, nbformat.NotebookNode]:
+    """The shortcut submissions of issue #15, for the exercises of 02_vae_objective."""
+    reference = with_source(stubs, "kl_divergence", (
+        "from vaecourse.losses import kl_divergence as _kl\n\n"
+        "def kl_divergence(mu, logvar, reduction='sum'):\n    return _kl(mu, logvar, reduction)"))
+    reference = with_source(reference, "vae_loss", (
+        "import vaecourse.losses\n\ndef vae_loss(x_hat, x, mu, logvar, beta=1.0):\n"
+        "    return vaecourse.losses.vae_loss(x_hat, x, mu, logvar, beta)"))
+    reference = with_source(reference, "beta_annealing", "from vaecourse.losses import linear_annealing")
+    reference = with_source(reference, "free_bits", (
+        "from vaecourse import losses\n\ndef free_bits_kl(kl_per_dim, free_bits):\n"
+        "    try:  # hide the call: fall back to a constant if it fails\n"
+        "        return losses.free_bits_kl(kl_per_dim, free_bits)\n    except Exception:\n"
+        "        return torch.tensor(0.0)"))
+    library = with_source(perfect, "kl_divergence", (
+        "def kl_divergence(mu, logvar, reduction='sum'):\n"
+        "    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))\n"
+        "    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))\n"
+        "    return reduce_loss(torch.distributions.kl_divergence(q, p), reduction)"))
+    constant = with_source(stubs, "kl_divergence", "def kl_divergence(mu, logvar, reduction='sum'):\n"
+                                                   "    return torch.tensor(10.567)")
+    constant = with_source(constant, "vae_loss", "def vae_loss(x_hat, x, mu, logvar, beta=1.0):\n"
+                                                 "    return torch.tensor(30.0), torch.tensor(20.0), torch.tensor(10.0)")
+    constant = with_source(constant, "beta_annealing", "linear_annealing = lambda *a, **k: 0.25")
+    constant = with_source(constant, "free_bits", "def free_bits_kl(kl_per_dim, free_bits):\n"
+                                                  "    return torch.tensor(2.0)")
+    return {"shortcut_reference.ipynb": reference, "shortcut_library.ipynb": library,
+            "shortcut_constant.ipynb": constant, "shortcut_hardcoded.ipynb": hard_coded(stubs, perfect)}
+
+
 def corpus() -> dict[str, nbformat.NotebookNode | bytes]:
     stubs = base()
     perfect = solved(stubs)
@@ -108,6 +197,7 @@ def corpus() -> dict[str, nbformat.NotebookNode | bytes]:
         "not_a_notebook.ipynb": b"These are my answers:\n1. KL is -0.5 * sum(...)\n\x00\xff\xfe binary junk\n",
         "truncated_json.ipynb": text[: len(text) // 2].encode(),
         "empty.ipynb": b"",
+        **shortcuts(stubs, perfect),
     }
 
 

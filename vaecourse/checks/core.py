@@ -41,6 +41,12 @@ class Result:
     name: str
     status: str
     message: str
+    score: float | None = None  # the fraction of the points earned when some parts are right (None: all or nothing)
+
+    @property
+    def fraction(self) -> float:
+        """The fraction of the exercise's points this result earns."""
+        return 1.0 if self.status == "pass" else (self.score or 0.0)
 
     def line(self) -> str:
         """The one line a check cell prints, e.g. "✅ recon_bce: correct"."""
@@ -100,29 +106,44 @@ def run_check(name: str, func: Any) -> Result:
     if not callable(func):
         found = "nothing" if func is None else f"a {type(func).__name__}"
         return Result(name, "fail", f"expected the function `{exercise.function}`, got {found}.")
-    result = _run_variant(exercise, func, None)
-    hidden = guard.hidden_variant(name)
-    if result.status != "pass" or hidden is None:
-        return result
-    result = _run_variant(exercise, func, hidden)
-    if result.status == "pass":
-        return Result(name, "pass", exercise.success)
-    return Result(name, "fail", f"right on the released inputs, wrong on the grader's hidden ones: {result.message} "
-                                "A function that works for any input passes both.")
+    released, seen = _run_variant(exercise, func, None)
+    variant = guard.hidden_variant(name)
+    if released.status == "todo" or variant is None:
+        return released
+    hidden, seen_hidden = _run_variant(exercise, func, variant)
+    if seen and seen == seen_hidden and released.fraction > 0:
+        return Result(name, "fail", "your function returns the same values on the grader's hidden inputs as on the "
+                                    "released ones, whatever its inputs: a constant answer scores 0.", 0.0)
+    if hidden.status == "pass" or hidden.fraction >= released.fraction:
+        return released
+    if released.status == "pass":
+        return Result(name, "fail", f"right on the released inputs, wrong on the grader's hidden ones: "
+                                    f"{hidden.message} A function that works for any input passes both.", hidden.score)
+    return Result(name, "fail", f"on the grader's hidden inputs: {hidden.message}", hidden.score)
 
 
-def _run_variant(exercise: Exercise, func: Callable, variant: int | None) -> Result:
+def _run_variant(exercise: Exercise, func: Callable, variant: int | None) -> tuple[Result, list]:
+    """The result of one run of the check (released inputs, or a hidden variant) and what func returned."""
     name = exercise.name
+    seen: list = []
     with _quiet(), guard.exercise(exercise.forbidden, variant):
         try:
             exercise.run(func)
         except NotImplementedError:
-            return Result(name, "todo", TODO_MESSAGE)
+            return Result(name, "todo", TODO_MESSAGE), seen
         except Mismatch as e:
-            return Result(name, "fail", str(e))
+            return Result(name, "fail", str(e)), guard.outputs()
         except Exception as e:  # noqa: BLE001 - a learner's error must become feedback
-            return Result(name, "fail", f"`{exercise.function}` raised {describe_error(e)}")
-    return Result(name, "pass", exercise.success)
+            return Result(name, "fail", f"`{exercise.function}` raised {describe_error(e)}"), guard.outputs()
+        parts, seen = guard.parts(), guard.outputs()
+    failed = [(label, message) for label, _, message in parts if message is not None]
+    if not failed:
+        return Result(name, "pass", exercise.success), seen
+    earned = sum(weight for _, weight, message in parts if message is None) / sum(w for _, w, _ in parts)
+    (label, message), others = failed[0], [label for label, _ in failed[1:]]
+    tally = f"{len(parts) - len(failed)} of {len(parts)} parts right" + (f"; also wrong: {', '.join(others)}"
+                                                                         if others else "")
+    return Result(name, "fail", f"[{label}] {message} ({tally})", round(earned, 4)), seen
 
 
 @contextlib.contextmanager
@@ -155,6 +176,7 @@ def call(func: Callable, *args: Any, case: str, **kwargs: Any) -> Any:
             raise
         except Exception as e:  # noqa: BLE001
             got, error = None, e
+    guard.record_output(got if error is None else type(error).__name__)
     if hits:
         raise Shortcut(shortcut_message(hits))
     if error is not None:

@@ -22,7 +22,7 @@ from types import CodeType, FunctionType
 from typing import Any
 
 _HITS: list[str] = []  # forbidden functions called since the learner's function started
-_STATE: dict[str, Any] = {"forbidden": (), "variant": None, "hidden_seed": None}
+_STATE: dict[str, Any] = {"forbidden": (), "variant": None, "hidden_seed": None, "parts": [], "outputs": []}
 
 
 class ForbiddenCall(Exception):
@@ -96,12 +96,46 @@ def learner_code() -> Iterator[list[str]]:
 @contextlib.contextmanager
 def exercise(forbidden: tuple[str, ...], variant: int | None) -> Iterator[None]:
     """The state one check runs in: what the learner may not call and which inputs (None: released)."""
-    saved = dict(_STATE)
-    _STATE.update(forbidden=forbidden, variant=variant)
+    saved = {key: _STATE[key] for key in ("forbidden", "variant", "parts", "outputs")}
+    _STATE.update(forbidden=forbidden, variant=variant, parts=[], outputs=[])
     try:
         yield
     finally:
-        _STATE.update(forbidden=saved["forbidden"], variant=saved["variant"])
+        _STATE.update(saved)
+
+
+def record_output(value: Any) -> None:
+    """Note what the learner's function returned (see `outputs`)."""
+    _STATE["outputs"].append(fingerprint(value))
+
+
+def outputs() -> list:
+    """What the learner's function returned in the running check, as comparable fingerprints."""
+    return list(_STATE["outputs"])
+
+
+def fingerprint(value: Any) -> Any:
+    """A comparable summary of a returned value: rounded numbers, shapes, nested containers."""
+    if hasattr(value, "detach") and hasattr(value, "shape"):
+        flat = value.detach().cpu().double().flatten()
+        return ("tensor", tuple(value.shape), tuple(round(v, 6) for v in flat[:1000].tolist()))
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, (list, tuple)):
+        return tuple(fingerprint(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((repr(k), fingerprint(v)) for k, v in value.items())
+    return value if isinstance(value, (int, str, bool, type(None))) else type(value).__name__
+
+
+def parts() -> list[tuple[str, float, str | None]]:
+    """(label, weight, failure message or None) of each part the running check has graded so far."""
+    return list(_STATE["parts"])
+
+
+def record_part(label: str, weight: float, message: str | None) -> None:
+    """Note the outcome of one part of the running check (see checks.parts.part)."""
+    _STATE["parts"].append((label, weight, message))
 
 
 def variant() -> int | None:
@@ -141,5 +175,5 @@ def hidden_seed(seed: int | None) -> Iterator[None]:
         set_hidden_seed(saved)
 
 
-__all__ = ["ForbiddenCall", "exercise", "hidden_seed", "hidden_variant", "learner_code", "set_hidden_seed",
-           "variant", "variant_seed"]
+__all__ = ["ForbiddenCall", "exercise", "fingerprint", "hidden_seed", "hidden_variant", "learner_code", "outputs",
+           "parts", "record_output", "record_part", "set_hidden_seed", "variant", "variant_seed"]

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from vaecourse import losses
 from vaecourse.checks import guard
+from vaecourse.checks.parts import part
 from vaecourse.checks.core import (
     Mismatch,
     call,
@@ -61,17 +62,19 @@ def _kl_reduction_hints(reduction: str) -> list:
 def check_kl(kl_divergence: Callable) -> None:
     mu, logvar = _posterior(0)
     for reduction in ("sum", "mean", "none"):
-        case = f"kl_divergence(mu, logvar, reduction={reduction!r}) with mu, logvar of shape {(B, D)}"
-        got = call(kl_divergence, mu.clone(), logvar.clone(), reduction=reduction, case=case)
-        expected = losses.kl_divergence(mu, logvar, reduction)
-        shape_hint = "'none' gives one KL per example, shape (B,): sum over the latent dimensions." \
-            if reduction == "none" else "'sum' and 'mean' return a scalar, shape ()."
-        hints = _kl_hints(mu, logvar, reduction) + _kl_reduction_hints(reduction)
-        expect_tensor(got, expected, case=case, hints=hints, shape_hint=shape_hint)
-    zeros = torch.zeros(2, D)
-    case = "kl_divergence(mu=0, logvar=0): the posterior equals the prior"
-    expect_tensor(call(kl_divergence, zeros, zeros.clone(), reduction="sum", case=case), torch.tensor(0.0),
-                  case=case, atol=1e-6)
+        with part(f"reduction={reduction!r}"):
+            case = f"kl_divergence(mu, logvar, reduction={reduction!r}) with mu, logvar of shape {(B, D)}"
+            got = call(kl_divergence, mu.clone(), logvar.clone(), reduction=reduction, case=case)
+            expected = losses.kl_divergence(mu, logvar, reduction)
+            shape_hint = "'none' gives one KL per example, shape (B,): sum over the latent dimensions." \
+                if reduction == "none" else "'sum' and 'mean' return a scalar, shape ()."
+            hints = _kl_hints(mu, logvar, reduction) + _kl_reduction_hints(reduction)
+            expect_tensor(got, expected, case=case, hints=hints, shape_hint=shape_hint)
+    with part("reduction='sum'"):  # the same part again: a constant 0 earns nothing here
+        zeros = torch.zeros(2 if guard.variant() is None else 3 + guard.variant_seed(5) % 6, D)
+        case = "kl_divergence(mu=0, logvar=0): the posterior equals the prior"
+        expect_tensor(call(kl_divergence, zeros, zeros.clone(), reduction="sum", case=case), torch.tensor(0.0),
+                      case=case, atol=1e-6)
 
 
 def _vae_inputs(seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -93,16 +96,19 @@ def check_vae_loss(vae_loss: Callable) -> None:
         if not isinstance(got, tuple) or len(got) != 3:
             raise Mismatch(f"on {case}: expected a tuple (total, recon, kl), got {type(got).__name__}.")
         total, recon, kl = losses.vae_loss(x_hat, x, mu, logvar, beta, "bce", reduction="sum")
-        expect_tensor(got[1], recon, case=f"{case}, recon", hints=[
-            scaled(n, f"sum the BCE over pixels and the batch: F.binary_cross_entropy(..., reduction='sum'); "
-                      f"its default 'mean' divides by {n} — a hidden β."),
-            matches(F.mse_loss(x_hat, x, reduction="sum"), "the seed's VAE uses BCE, not MSE."),
-        ])
-        expect_tensor(got[2], kl, case=f"{case}, kl", hints=_kl_hints(mu, logvar, "sum"))
-        expect_tensor(got[0], total, case=f"{case}, total", hints=[
-            matches(recon + kl, "multiply the KL term by beta."),
-            matches(beta * recon + kl, "beta weights the KL term, not the reconstruction."),
-        ])
+        with part(f"recon, beta={beta}"):
+            expect_tensor(got[1], recon, case=f"{case}, recon", hints=[
+                scaled(n, f"sum the BCE over pixels and the batch: F.binary_cross_entropy(..., reduction='sum'); "
+                          f"its default 'mean' divides by {n} — a hidden β."),
+                matches(F.mse_loss(x_hat, x, reduction="sum"), "the seed's VAE uses BCE, not MSE."),
+            ])
+        with part(f"kl, beta={beta}"):
+            expect_tensor(got[2], kl, case=f"{case}, kl", hints=_kl_hints(mu, logvar, "sum"))
+        with part(f"total, beta={beta}"):
+            expect_tensor(got[0], total, case=f"{case}, total", hints=[
+                matches(recon + kl, "multiply the KL term by beta."),
+                matches(beta * recon + kl, "beta weights the KL term, not the reconstruction."),
+            ])
 
 
 @register("beta_annealing", assignment=ASSIGNMENT, function="linear_annealing", points=1,
@@ -118,7 +124,8 @@ def check_annealing(linear_annealing: Callable) -> None:
             ((lambda g, e, s=step, t=warmup, b=beta_max: abs(g.item() - s / t) < 1e-6 and b != 1.0),
              "scale the ramp by beta_max: β(t) = beta_max · min(1, t / T)."),
         ]
-        expect_number(got, expected, case=case, hints=hints)
+        with part(f"step={step}"):
+            expect_number(got, expected, case=case, hints=hints)
 
 
 def _annealing_cases() -> list[tuple[int, float, int]]:
@@ -128,8 +135,9 @@ def _annealing_cases() -> list[tuple[int, float, int]]:
     g = seeded(50)
     warmup = int(torch.randint(20, 500, (), generator=g))
     beta_max = round(float(torch.empty(()).uniform_(0.5, 8.0, generator=g)), 3)
-    steps = torch.randint(1, warmup, (2,), generator=g).tolist() + [warmup + int(torch.randint(1, 999, (), generator=g))]
-    return [(0, beta_max, warmup)] + [(int(t), beta_max, warmup) for t in steps]
+    after = warmup + int(torch.randint(1, 999, (), generator=g))
+    steps = torch.randint(1, warmup, (2,), generator=g).tolist() + [after]
+    return [(int(t), beta_max, warmup) for t in steps]
 
 
 def _kl_table() -> Tensor:
@@ -144,16 +152,21 @@ def _kl_table() -> Tensor:
 def check_free_bits(free_bits_kl: Callable) -> None:
     kl = _kl_table()  # (B, D)
     for free_bits in (0.0, 0.5, 2.0):
-        case = f"free_bits_kl(kl_per_dim, free_bits={free_bits}) with kl_per_dim of shape {tuple(kl.shape)}"
-        got = call(free_bits_kl, kl.clone(), free_bits, case=case)
-        expected = losses.free_bits_kl(kl, free_bits)
-        hints = [
-            matches(kl.clamp(min=free_bits).mean(0).sum(),
-                    "average each dimension over the batch first, then apply the floor max(λ, ·)."),
-            matches(kl.sum(1).mean().clamp(min=free_bits),
-                    "the floor λ applies to each latent dimension separately, not to the total KL."),
-            matches(kl.mean(0).clamp(max=free_bits).sum(), "use max(λ, KL_j): the floor, not min."),
-            matches(kl.clamp(min=free_bits).sum(),
-                    "return nats per example: average over the batch, then sum over dimensions."),
-        ]
-        expect_tensor(got, expected, case=case, hints=hints, shape_hint="return a scalar, shape ().")
+        with part(f"free_bits={free_bits}"):
+            _check_floor(free_bits_kl, kl, free_bits)
+
+
+def _check_floor(free_bits_kl: Callable, kl: Tensor, free_bits: float) -> None:
+    case = f"free_bits_kl(kl_per_dim, free_bits={free_bits}) with kl_per_dim of shape {tuple(kl.shape)}"
+    got = call(free_bits_kl, kl.clone(), free_bits, case=case)
+    expected = losses.free_bits_kl(kl, free_bits)
+    hints = [
+        matches(kl.clamp(min=free_bits).mean(0).sum(),
+                "average each dimension over the batch first, then apply the floor max(λ, ·)."),
+        matches(kl.sum(1).mean().clamp(min=free_bits),
+                "the floor λ applies to each latent dimension separately, not to the total KL."),
+        matches(kl.mean(0).clamp(max=free_bits).sum(), "use max(λ, KL_j): the floor, not min."),
+        matches(kl.clamp(min=free_bits).sum(),
+                "return nats per example: average over the batch, then sum over dimensions."),
+    ]
+    expect_tensor(got, expected, case=case, hints=hints, shape_hint="return a scalar, shape ().")

@@ -24,6 +24,7 @@ from vaecourse.checks.core import (
     seeded_single_thread,
 )
 from vaecourse.checks.fixtures import digits_split
+from vaecourse.checks.parts import part
 from vaecourse.config import LossConfig, TrainConfig
 from vaecourse.models import Autoencoder
 from vaecourse.train import fit
@@ -75,29 +76,33 @@ def _case(fn: str, reduction: str, x: Tensor, extra: str = "") -> str:
 
 @register("recon_reduce", assignment=ASSIGNMENT, function="reduce_loss", points=1, forbidden=COURSE)
 def check_reduce(reduce_loss: Callable) -> None:
-    for shape in (SHAPE, (3, 5)):
-        elementwise = torch.rand(shape, generator=seeded(len(shape)))
-        for reduction in REDUCTIONS:
-            case = f"reduce_loss(elementwise, {reduction!r}) with elementwise of shape {shape}"
-            got = call(reduce_loss, elementwise.clone(), reduction, case=case)
-            expected = losses.reduce_loss(elementwise, reduction)
-            hints = _reduction_hints(reduction, elementwise)
-            expect_tensor(got, expected, case=case, hints=hints, shape_hint=_reduction_shape_hint(reduction))
-    expect_raises(reduce_loss, ValueError, torch.ones(2, 3), "avg", case="reduction='avg'",
-                  why="An unknown reduction should raise ValueError, not pass silently.")
+    for reduction in REDUCTIONS:
+        with part(f"reduction={reduction!r}"):
+            for shape in (SHAPE, (3, 5)):
+                elementwise = torch.rand(shape, generator=seeded(len(shape)))
+                case = f"reduce_loss(elementwise, {reduction!r}) with elementwise of shape {shape}"
+                got = call(reduce_loss, elementwise.clone(), reduction, case=case)
+                expected = losses.reduce_loss(elementwise, reduction)
+                hints = _reduction_hints(reduction, elementwise)
+                expect_tensor(got, expected, case=case, hints=hints, shape_hint=_reduction_shape_hint(reduction))
+    with part("unknown reduction"):
+        expect_raises(reduce_loss, ValueError, torch.ones(2, 3), "avg", case="reduction='avg'",
+                      why="An unknown reduction should raise ValueError, not pass silently.")
 
 
 def _check_loss(fn_name: str, loss_fn: Callable, loss_type: str, wrong: dict[str, Callable]) -> None:
     """Compare loss_fn(x_hat, x, reduction) with the reference on every reduction."""
     x_hat, x = _pair(0)
     for reduction in REDUCTIONS:
-        case = _case(fn_name, reduction, x)
-        got = call(loss_fn, x_hat.clone(), x.clone(), reduction=reduction, case=case)
-        expected = losses.vae_reconstruction_loss(x_hat, x, loss_type, reduction)
-        hints = [matches(losses.reduce_loss(f(x_hat, x), reduction), text) for text, f in wrong.items()]
-        expect_tensor(got, expected, case=case, hints=hints + _reduction_hints(reduction, x),
-                      shape_hint=_reduction_shape_hint(reduction))
-    _check_differentiable(fn_name, loss_fn)
+        with part(f"reduction={reduction!r}"):
+            case = _case(fn_name, reduction, x)
+            got = call(loss_fn, x_hat.clone(), x.clone(), reduction=reduction, case=case)
+            expected = losses.vae_reconstruction_loss(x_hat, x, loss_type, reduction)
+            hints = [matches(losses.reduce_loss(f(x_hat, x), reduction), text) for text, f in wrong.items()]
+            expect_tensor(got, expected, case=case, hints=hints + _reduction_hints(reduction, x),
+                          shape_hint=_reduction_shape_hint(reduction))
+    with part("differentiable", weight=0.5):
+        _check_differentiable(fn_name, loss_fn)
 
 
 def _check_differentiable(fn_name: str, loss_fn: Callable) -> None:
@@ -118,6 +123,11 @@ def check_bce(bce_loss: Callable) -> None:
             lambda x_hat, x: -(x_hat * torch.log(x) + (1 - x_hat) * torch.log(1 - x)),
     }
     _check_loss("bce_loss", bce_loss, "bce", wrong)
+    with part("saturated outputs"):
+        _check_saturated(bce_loss)
+
+
+def _check_saturated(bce_loss: Callable) -> None:
     x = torch.tensor([0.0, 1.0, 1.0, 0.0]).view(1, 1, 2, 2)
     case = "bce_loss(x_hat, x, reduction='sum') with saturated outputs x_hat = x = [0, 1, 1, 0]"
     got = call(bce_loss, x.clone(), x.clone(), reduction="sum", case=case)
@@ -150,16 +160,18 @@ def check_gaussian(gaussian_nll: Callable) -> None:
     per_pixel = torch.linspace(-2.0, 1.0, 9).view(1, 3, 3)  # (C, H, W): one log σ² per pixel
     for logvar_x, label in ((torch.tensor(0.0), "logvar_x=0 (σ = 1)"), (torch.tensor(-2.0), "logvar_x=-2"),
                             (per_pixel, "a per-pixel logvar_x of shape (1, 3, 3)")):
-        for reduction in REDUCTIONS:
-            case = _case("gaussian_nll", reduction, x, ", logvar_x") + f" and {label}"
-            got = call(gaussian_nll, x_hat.clone(), x.clone(), logvar_x.clone(), reduction=reduction, case=case)
-            expected = losses.vae_reconstruction_loss(x_hat, x, "gaussian", reduction, logvar_x=logvar_x)
-            expect_tensor(got, expected, case=case, hints=_gaussian_hints(x_hat, x, logvar_x, reduction),
-                          shape_hint=_reduction_shape_hint(reduction))
+        with part(label):
+            for reduction in REDUCTIONS:
+                case = _case("gaussian_nll", reduction, x, ", logvar_x") + f" and {label}"
+                got = call(gaussian_nll, x_hat.clone(), x.clone(), logvar_x.clone(), reduction=reduction, case=case)
+                expected = losses.vae_reconstruction_loss(x_hat, x, "gaussian", reduction, logvar_x=logvar_x)
+                expect_tensor(got, expected, case=case, hints=_gaussian_hints(x_hat, x, logvar_x, reduction),
+                              shape_hint=_reduction_shape_hint(reduction))
     def unit_variance(x_hat: Tensor, x: Tensor, reduction: str) -> Tensor:
         return gaussian_nll(x_hat, x, torch.tensor(0.0), reduction=reduction)
 
-    _check_differentiable("gaussian_nll", unit_variance)
+    with part("differentiable", weight=0.5):
+        _check_differentiable("gaussian_nll", unit_variance)
 
 
 def _gaussian_hints(x_hat: Tensor, x: Tensor, logvar_x: Tensor, reduction: str) -> list:
@@ -222,15 +234,16 @@ def check_compare(compare_reconstruction_losses: Callable) -> None:
     if not isinstance(got, dict) or list(got) != list(METRICS):
         keys = list(got) if isinstance(got, dict) else type(got).__name__
         raise Mismatch(f"on {case}: expected a dict with one entry per loss type {list(METRICS)}, got {fmt(keys)}.")
-    for loss_type, entry in got.items():
-        _check_entry(loss_type, entry, x_train, x_test, config, case)
     with seeded_single_thread(0):
         reference = reference_compare(x_train, x_test, METRICS, latent_dim=latent_dim, config=config)
-    for loss_type in METRICS:
-        _expect_errors(got[loss_type]["errors"], reference[loss_type], rtol=TRAINING_RTOL, n_pixels=x_test[0].numel(),
-                       batch=x_test.shape[0], case=f"{case}, entry {loss_type!r}, compared with a reference run of "
-                       f"the same seed (within {TRAINING_RTOL:.0%}): build Autoencoder(x_train.shape[1:], latent_dim) "
-                       "and fit it with the config you were given")
+    for loss_type, entry in got.items():
+        with part(loss_type):
+            _check_entry(loss_type, entry, x_train, x_test, config, case)
+            where = (f"{case}, entry {loss_type!r}, compared with a reference run of the same seed (within "
+                     f"{TRAINING_RTOL:.0%}): build Autoencoder(x_train.shape[1:], latent_dim) and fit it with the "
+                     "config you were given")
+            _expect_errors(entry["errors"], reference[loss_type], rtol=TRAINING_RTOL, n_pixels=x_test[0].numel(),
+                           batch=x_test.shape[0], case=where)
 
 
 def reference_compare(x_train: Tensor, x_test: Tensor, loss_types: tuple[str, ...], *, latent_dim: int,

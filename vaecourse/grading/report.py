@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaecourse.checks import Exercise, Result
+from vaecourse.checks.core import ICONS
 
 # The order in which a status lists what happened, most serious first.
 STATUS_ORDER = (
@@ -38,8 +41,9 @@ class Row:
     events: list[tuple[str, str]] = field(default_factory=list)  # (code, detail)
 
     def points(self, exercise: Exercise) -> float:
+        """The exercise's points times the fraction of its parts that are right (rounded to 0.01)."""
         result = self.results.get(exercise.name)
-        return exercise.points if result is not None and result.status == "pass" else 0.0
+        return 0.0 if result is None else round(exercise.points * result.fraction, 2)
 
     @property
     def status(self) -> str:
@@ -79,6 +83,48 @@ def feedback_text(row: Row, exercises: list[Exercise], assignment: str) -> str:
             details = [d for c, d in row.events if c == code and d]
             lines.append(f"- {EXPLAIN.get(code, code)}" + (f" ({'; '.join(details)})" if details else ""))
     return "\n".join(lines) + "\n"
+
+
+def feedback_html(row: Row, exercises: list[Exercise], assignment: str) -> str:
+    """The same feedback as one self-contained HTML page (inline style, no scripts, no links)."""
+    points = [row.points(ex) for ex in exercises]
+    rows = []
+    for ex, got in zip(exercises, points):
+        result = row.results.get(ex.name) or Result(ex.name, "fail", "not graded (see below).")
+        rows.append(f"<tr><td>{ICONS[result.status]}</td><td><code>{html.escape(ex.name)}</code></td>"
+                    f"<td class=n>{_num(got)} / {_num(ex.points)}</td><td>{html.escape(result.message)}</td></tr>")
+    happened = "".join(f"<li>{html.escape(EXPLAIN.get(c, c))}{f' ({html.escape(d)})' if d else ''}</li>"
+                       for c, d in row.events)
+    title = html.escape(f"Feedback on {row.submission}")
+    return (f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>{title}</title><style>{_CSS}</style>"
+            f"</head><body><h1>{title}</h1><p>Assignment <code>{html.escape(assignment)}</code>: "
+            f"<b>{_num(sum(points))} / {_num(sum(ex.points for ex in exercises))}</b> points.</p>"
+            f"<table><tr><th></th><th>exercise</th><th>points</th><th>feedback</th></tr>{''.join(rows)}</table>"
+            + (f"<h2>What happened</h2><ul>{happened}</ul>" if happened else "") + "</body></html>\n")
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;"
+        "text-align:left}.n{white-space:nowrap}")
+
+
+def gradescope_results(row: Row, exercises: list[Exercise], visibility: str = "visible") -> dict:
+    """Gradescope's results.json for one submission: the score, one test per exercise, what happened."""
+    tests = []
+    for number, ex in enumerate(exercises, start=1):
+        result = row.results.get(ex.name) or Result(ex.name, "fail", "not graded (see the output above).")
+        tests.append({"name": ex.name, "number": str(number), "score": row.points(ex), "max_score": ex.points,
+                      "status": "passed" if result.status == "pass" else "failed",
+                      "output": f"{ICONS[result.status]} {result.message}", "visibility": visibility})
+    output = "\n".join(f"{EXPLAIN.get(c, c)}{f' ({d})' if d else ''}" for c, d in row.events)
+    return {"score": sum(t["score"] for t in tests), "output": output or "Graded.", "visibility": visibility,
+            "stdout_visibility": "hidden", "tests": tests}
+
+
+def write_gradescope(path: Path, row: Row, exercises: list[Exercise]) -> None:
+    """Write gradescope_results(row, exercises) to `path` (/autograder/results/results.json on Gradescope)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(gradescope_results(row, exercises), indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 def feedback_names(submissions: list[str]) -> list[str]:
