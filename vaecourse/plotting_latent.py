@@ -210,7 +210,7 @@ def latent_traversal(images: Array, values: Array, n_dims: int, dims: Sequence[i
 def mark(ax: Axes, x: float, y: float, label: str, filled: bool = False) -> Line2D:
     """A large ring (or dot, filled) around one point, to highlight it; a slider moves it with set_data."""
     s = current()
-    return ax.plot([x], [y], "o", ms=2.4 * s.marker_size, mfc=HIGHLIGHT if filled else "none", mec=HIGHLIGHT,
+    return ax.plot([x], [y], "o", color=HIGHLIGHT, ms=2.4 * s.marker_size, mfc=HIGHLIGHT if filled else "none",
                    mew=s.line_width, zorder=3, label=label)[0]
 
 
