@@ -100,6 +100,8 @@ def test_deck_works_offline(decks, offline_page, name):
     page.goto(decks[name].resolve().as_uri())
     page.wait_for_function(READY)
     page.screenshot(path=str(SHOTS / f"{name}-first.png"))
+    # Headings keep their case: the theme's capitals would show β (Greek) as Β, an unreadable "B".
+    assert page.evaluate("getComputedStyle(document.querySelector('.reveal h1')).textTransform") == "none"
     assert step_through(page, name) >= page.evaluate("Reveal.getTotalSlides()")
     if any("$" in c.source for c in nbformat.read(REPO / "notebooks" / f"{name}.ipynb", 4).cells if c.cell_type == "markdown"):
         assert page.evaluate("document.querySelectorAll('.MathJax_CHTML').length") > 0, "no maths rendered"

@@ -51,7 +51,7 @@ DECK_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {% block html_head_js_mermaidjs %}{% endblock %}
 {% block jupyter_widgets %}{% endblock %}
 {% block html_head_css %}<style>
-.reveal h1, .reveal h2, .reveal h3, .reveal h4 { text-transform: none; }  /* keep β a β, not a B */
+.reveal .slides :is(h1, h2, h3, h4) { text-transform: none; }  /* the theme's capitals turn β into a B */
 .vaecourse-deck-slider label { font-size: 24px; }
 .vaecourse-deck-range { width: 420px; vertical-align: middle; }
 .vaecourse-deck-value { font-size: 24px; font-weight: bold; margin-left: 0.5em; }
