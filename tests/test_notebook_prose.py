@@ -195,6 +195,12 @@ def run(outputs: str, beta: int, variant: str) -> list[float]:
     return row(outputs[outputs.index("active  KL>0.1"):], f"β = {beta}  {variant} ")[-5:]
 
 
+def trav(outputs: str) -> list[float]:
+    """Notebook 03's traversal table: Σ|Δpixel| along each row, rows in order of KL."""
+    block = outputs[outputs.index("Σ|Δpixel| along the row"):].splitlines()[1:17]
+    return [float(line.split()[-1]) for line in block]
+
+
 RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
 CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
     "notebooks/01_reconstruction_loss.ipynb": [
@@ -224,6 +230,10 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("free bits pay about 1 nat of ELBO", lambda o: 0.5 <= run(o, 4, VARIANTS[3])[4] - run(o, 4, "plain")[4] < 1.5),
         ("the lowest test −ELBO in the bank for every latent size but $k = 2$",
          lambda o: re.search(r"per k: \{2: (?!1\.0)[\d.]+, 4: 1\.0, 8: 1\.0, 16: 1\.0, 32: 1\.0, 64: 1\.0\}", o)),
+    ],
+    "notebooks/03_latent_space.ipynb": [
+        ("change the image the most along their rows", lambda o: min(trav(o)[:8]) > trav(o)[8] > max(trav(o)[9:])),
+        ("about half as much as the weakest of them", lambda o: 0.35 < trav(o)[8] / min(trav(o)[:8]) < 0.65),
     ],
     "notebooks/04_best_model.ipynb": [
         ("only ever falls", lambda o: [row(o, f"k = {k:>4}:")[0] for k in (1, 10, 100, 1000)]
