@@ -20,7 +20,6 @@ from collections.abc import Iterator
 
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_map
 
 ACCELERATOR = torch.device("meta")
 _ALLOW_CPU_INDICES = {torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default,
@@ -85,11 +84,30 @@ class OnAccelerator(torch.Tensor):
         kwargs = kwargs or {}
         _check_same_device(func, args, kwargs)
         if func is torch.ops.aten._to_copy.default and _is_cpu(kwargs.get("device")):
-            return func(*tree_map(_unwrap, args), **kwargs)  # accelerator -> CPU: a plain tensor
+            return func(*_map(_unwrap, args), **kwargs)  # accelerator -> CPU: a plain tensor
         if "device" in kwargs:
             kwargs = dict(kwargs, device=torch.device("cpu"))
-        out = func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs))
-        return tree_map(_wrap, out)
+        out = func(*_map(_unwrap, args), **{k: _map(_unwrap, v) for k, v in kwargs.items()})
+        return _map(_wrap, out)
+
+
+def _map(fn, value):
+    """fn applied to every tensor in value (a tensor, or a list/tuple of them, one level deep)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map(fn, v) for v in value)
+    return fn(value)
+
+
+def _tensors(value, found: list) -> list:
+    if isinstance(value, torch.Tensor):
+        found.append(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _tensors(v, found)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _tensors(v, found)
+    return found
 
 
 def _is_cpu(device) -> bool:
@@ -110,8 +128,7 @@ def _check_same_device(func, args, kwargs) -> None:
         return
     if func in _ALLOW_CPU_INDICES and isinstance(args[0], OnAccelerator):
         args = (args[0], *args[2:])  # CPU indices into an accelerator tensor are allowed, as on CUDA
-    found = []
-    tree_map(lambda t: found.append(t) if isinstance(t, torch.Tensor) else t, (args, kwargs))
+    found = _tensors((args, kwargs), [])
     if any(isinstance(t, OnAccelerator) for t in found) and any(
             not isinstance(t, OnAccelerator) and t.dim() > 0 for t in found):
         raise _mismatch(func)
