@@ -55,11 +55,11 @@ def test_deck_slider_shows_the_widget_image_at_every_value(tiny_bank, call, make
     assert "NBVAL" not in cell.source  # test markers stay out of the lecture
     html = cell.outputs[0].data["text/html"]
     shown = deck_frames(html)
-    assert [label for label, _, _ in shown] == list(widget.slider._options_labels)
+    assert [label for label, _, _ in shown] == [label for label, _ in widget.slider.options]
     assert [hidden for *_, hidden in shown].count(False) == 1  # only the starting value is visible
     start = widget.slider.value
-    assert not shown[list(widget.slider._options_values).index(start)][2]
-    for (label, image, _), value in zip(shown, widget.slider._options_values):
+    assert not shown[[v for _, v in widget.slider.options].index(start)][2]
+    for (label, image, _), value in zip(shown, [v for _, v in widget.slider.options]):
         widget.show(value)  # what the notebook widget displays at this value
         assert np.array_equal(image, pixels(widget.view.value)), f"frame {label} differs from the widget"
     assert len({image.tobytes() for _, image, _ in shown}) == len(shown)  # every value looks different

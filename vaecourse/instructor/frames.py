@@ -37,8 +37,8 @@ class Frames:
 
 def explorer_frames(explorer: Any) -> Frames:
     """Every option of `explorer.slider`, rendered by `explorer.show` (the widget's own path)."""
-    labels = list(explorer.slider._options_labels)
-    values = list(explorer.slider._options_values)
+    labels = [label for label, _ in explorer.slider.options]  # (label, value) pairs, as the widget shows them
+    values = [value for _, value in explorer.slider.options]
     start = values.index(explorer.slider.value)
     pngs = []
     for value in values:
