@@ -201,6 +201,12 @@ def trav(outputs: str) -> list[float]:
     return [float(line.split()[-1]) for line in block]
 
 
+def nearest_8_and_3(outputs: str) -> tuple[float, float]:
+    """Notebook 03's arithmetic: distances of z_new to the 8s' and 3s' mean codes, printed nearest first."""
+    found = re.search(r"nearest class means: 8 \(([\d.]+)\), 3 \(([\d.]+)\)", outputs)
+    return (float(found.group(1)), float(found.group(2))) if found else (0.0, float("inf"))
+
+
 RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
 CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
     "notebooks/01_reconstruction_loss.ipynb": [
@@ -233,6 +239,9 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
     ],
     "notebooks/03_latent_space.ipynb": [
         ("change the image the most along their rows", lambda o: min(trav(o)[:8]) > trav(o)[8] > max(trav(o)[9:])),
+        ("nearest to the mean of the 8s, then of the 3s, at almost the same distance from both",
+         lambda o: abs(nearest_8_and_3(o)[0] - nearest_8_and_3(o)[1]) < 0.2),
+        ("hardly any with the random offset", lambda o: row(o, "+ random offset")[1] <= 3),
         ("about half as much as the weakest of them", lambda o: 0.35 < trav(o)[8] / min(trav(o)[:8]) < 0.65),
     ],
     "notebooks/04_best_model.ipynb": [
