@@ -9,7 +9,8 @@ Runs on the committed notebooks' SAVED outputs (no kernel). The rule, documented
   3 code cells before and after the markdown cell. A markdown cell that contains
   `<!-- numbers: whole notebook -->` (e.g. a summary table) looks in every output.
 * not measurements, never checked: numbers in LaTeX math ($…$, $$…$$: equations and constants),
-  in code spans and fenced code, in links and headings, section numbers ("section 9.1", "§ 3"),
+  in code spans and fenced code, in links and headings, section numbers ("section 9.1", "§ 3", or
+  any number that a heading of the notebook starts with, e.g. "in 4.2" under "## 4.2 ..."),
   durations ("99 s", "45 minutes": timings depend on the machine), years (1900–2099), the course's sizes in COURSE_CONSTANTS (784 pixels, 60 000 images, layer
   widths), and any number (not a percentage) that also appears as a literal in a code cell's
   SOURCE, comments excluded (a setting or hyper-parameter: `sigma=0.2`, `N_SMALL = 300`);
@@ -142,6 +143,8 @@ def unshown_numbers(nb: dict, allowed: dict[str, str] | None = None) -> list[str
     code = "\n".join(re.sub(r"#.*", "", cell_text(c)) for c in cells if c["cell_type"] == "code")  # comments are prose
     settings = {float(t.replace("_", "")) for t in LITERAL.findall(code)}
     outputs = {i: output_text(c) for i, c in enumerate(cells) if c["cell_type"] == "code"}
+    headings = {m for c in cells if c["cell_type"] == "markdown"
+                for m in re.findall(r"^#+\s+(?:\S+\s+)?(\d+(?:\.\d+)+)", cell_text(c), re.M)}  # "## 4.2 ...", "## 1 · 4.2"
     section_of, problems = sections(cells), []
     for i, cell in enumerate(cells):
         if cell["cell_type"] != "markdown":
@@ -155,7 +158,7 @@ def unshown_numbers(nb: dict, allowed: dict[str, str] | None = None) -> list[str
             near += [j for j in outputs if j < i][-NEAR_CODE_CELLS:] + [j for j in outputs if j > i][:NEAR_CODE_CELLS]
         seen = "\n".join(outputs[j] for j in sorted(set(near)))
         for written, value, decimals in numbers_in(text):
-            constant = not written.endswith("%") and (value in settings or value in COURSE_CONSTANTS)
+            constant = not written.endswith("%") and (value in settings or value in COURSE_CONSTANTS or written in headings)
             exempt = constant or allowed_here(written, allowed)
             if exempt or shown(value, decimals, seen, percent=written.endswith("%")):
                 continue
@@ -207,6 +210,15 @@ def nearest_8_and_3(outputs: str) -> tuple[float, float]:
     return (float(found.group(1)), float(found.group(2))) if found else (0.0, float("inf"))
 
 
+BANK_BETAS = ("0.5", "1", "2", "4", "8")
+
+
+def prop(outputs: str, label: str) -> list[float]:
+    """Notebook 03's properties table: [kNN acc, within/between, jump lerp, jump slerp, |corr|, dims for 90 % KL]."""
+    full = {"pixels": "pixels (784-D)", "autoencoder": "autoencoder, 16-D"}.get(label, f"{label}, 16-D")
+    return row(outputs[outputs.index("within/"):], full)
+
+
 RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
 CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
     "notebooks/01_reconstruction_loss.ipynb": [
@@ -238,6 +250,23 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
          lambda o: re.search(r"per k: \{2: (?!1\.0)[\d.]+, 4: 1\.0, 8: 1\.0, 16: 1\.0, 32: 1\.0, 64: 1\.0\}", o)),
     ],
     "notebooks/03_latent_space.ipynb": [
+        ("about as well as the raw pixels (within a point of accuracy)",
+         lambda o: all(abs(prop(o, f"VAE β = {b}")[0] - prop(o, "pixels")[0]) <= 0.01 for b in ("0.5", "1", "2"))),
+        ("the autoencoder's codes do a little worse", lambda o: min(prop(o, f"VAE β = {b}")[0] for b in ("0.5", "1", "2")) - 0.05
+         < prop(o, "autoencoder")[0] < min(prop(o, f"VAE β = {b}")[0] for b in ("0.5", "1", "2"))),
+        ("β = 4 and 8 have the lowest accuracy", lambda o: max(prop(o, f"VAE β = {b}")[0] for b in ("4", "8"))
+         < min([prop(o, "autoencoder")[0]] + [prop(o, f"VAE β = {b}")[0] for b in ("0.5", "1", "2")])),
+        ("it *falls*, which looks better, as β grows from 1 to 8",
+         lambda o: [prop(o, f"VAE β = {b}")[1] for b in ("1", "2", "4", "8")] == sorted((prop(o, f"VAE β = {b}")[1] for b in ("1", "2", "4", "8")), reverse=True)),
+        ("lower for the autoencoder than for any VAE with β ≤ 2",
+         lambda o: prop(o, "autoencoder")[1] < min(prop(o, f"VAE β = {b}")[1] for b in ("0.5", "1", "2"))),
+        ("the largest step carries less than a tenth", lambda o: all(max(prop(o, f"VAE β = {b}")[2:4]) < 0.1 for b in BANK_BETAS)),
+        ("lerp and slerp hardly differ", lambda o: all(abs(prop(o, f"VAE β = {b}")[2] - prop(o, f"VAE β = {b}")[3]) < 0.01 for b in BANK_BETAS)),
+        ("the autoencoder's about twice as much",
+         lambda o: 1.5 < prop(o, "autoencoder")[4] / (sum(prop(o, f"VAE β = {b}")[4] for b in BANK_BETAS) / 5) < 3),
+        ("a larger β does not lower the correlation here", lambda o: prop(o, "VAE β = 8")[4] >= prop(o, "VAE β = 0.5")[4]),
+        ("the last column shrinks as β grows", lambda o: [prop(o, f"VAE β = {b}")[5] for b in BANK_BETAS]
+         == sorted((prop(o, f"VAE β = {b}")[5] for b in BANK_BETAS), reverse=True)),
         ("change the image the most along their rows", lambda o: min(trav(o)[:8]) > trav(o)[8] > max(trav(o)[9:])),
         ("nearest to the mean of the 8s, then of the 3s, at almost the same distance from both",
          lambda o: abs(nearest_8_and_3(o)[0] - nearest_8_and_3(o)[1]) < 0.2),
@@ -350,3 +379,9 @@ def test_a_reversed_comparison_fails_its_claim() -> None:
     assert not claims["the BCE model is best on its own loss *and* on MSE"](outputs)
     assert not claims["it wins L1 by a hair too"](outputs)
     assert not claims["The L1 model is worst everywhere"](outputs)
+
+
+def test_section_numbers_are_not_measurements() -> None:
+    """'In 4.2' under a heading '## 4.2 ...' is a section number; 4.5 without such a heading is a measurement."""
+    nb = {"cells": [{"cell_type": "markdown", "source": "## 4.2 Evaluating\nIn 4.2 the loss is 4.5."}]}
+    assert unshown_numbers(nb) == ["cell 0: 4.5"]
