@@ -24,12 +24,13 @@ define run_pytest
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests from $(1)" >&2; fi; exit $$rc; }
 endef
 
-.PHONY: help setup lab test data bank
+.PHONY: help setup lab test data bank decks
 
 help:
 	@echo "make setup  create $(VENV) and install the course with its tools"
 	@echo "make lab    setup, then open the notebooks in JupyterLab"
 	@echo "make test   run every test suite (VAECOURSE_DATA=$(VAECOURSE_DATA))"
+	@echo "make decks  build the offline lecture decks into artifacts/decks/ (needs npm once)"
 
 setup: $(VENV)/.installed
 
@@ -59,12 +60,22 @@ endif
 bank: data
 	$(PY) -m vaecourse.bank
 
+# Lecture decks: reveal.js, MathJax and fonts come from npm once (decks/package-lock.json) and are
+# copied into artifacts/decks/vendor/, so the decks open with no network (INSTRUCTOR_GUIDE.md).
+decks/node_modules/.package-lock.json: decks/package.json decks/package-lock.json
+	cd decks && npm ci --no-audit --no-fund
+decks: bank decks/node_modules/.package-lock.json
+	$(PY) -m vaecourse.instructor.slides
+
 # Unit tests and every notebook under nbval (lessons, solutions showing ✅, exercises showing ⏳),
 # two at a time, one torch thread each (two processes on two cores), then the browser and the
 # Colab-versions suites. Each line must collect tests.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 OWN_SUITES := --ignore=tests/browser --ignore=tests/colab --ignore=tests/test_colab_install.py
-test: setup bank
-	OMP_NUM_THREADS=1 $(call run_pytest,$(NBVAL) $(OWN_SUITES) tests/ notebooks/ solutions/ exercises/)
+# Then every notebook again on the pretend accelerator (the device rule's guard, tests/fake_accelerator.py),
+# one notebook per test, spread over both cores.
+test: setup bank decks
+	OMP_NUM_THREADS=1 $(call run_pytest,$(NBVAL) $(OWN_SUITES) -m "not accelerator" tests/ notebooks/ solutions/ exercises/)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist load -p no:cacheprovider -m accelerator tests/test_device_rule.py
 	$(PY) -m pytest -p no:cacheprovider -rs tests/browser -m browser
 	bash .ci/colab.sh

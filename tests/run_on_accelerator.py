@@ -37,7 +37,10 @@ def run(path: Path, timeout: int = 900) -> tuple[bool, str, int]:
     try:
         client.execute()
     except CellExecutionError as error:
-        return False, str(error).strip().splitlines()[-1][:300], 0
+        lines = str(error).strip().splitlines()
+        source = next((i for i, line in enumerate(lines) if line.startswith("----")), 0)
+        context = " | ".join(line.strip() for line in lines[source:source + 6] if line.strip() and not line.startswith("---"))
+        return False, f"{lines[-1][:300]} — in the cell starting: {context[:400]}", 0
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     peak = int(text.split("PEAK_BYTES")[1]) if "PEAK_BYTES" in text else 0
     return True, "ok", peak
