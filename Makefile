@@ -64,7 +64,7 @@ bank: data
 # copied into artifacts/decks/vendor/, so the decks open with no network (INSTRUCTOR_GUIDE.md).
 decks/node_modules/.package-lock.json: decks/package.json decks/package-lock.json
 	cd decks && npm ci --no-audit --no-fund
-decks: bank decks/node_modules/.package-lock.json
+decks: setup bank decks/node_modules/.package-lock.json
 	$(PY) -m vaecourse.instructor.slides
 
 # Unit tests and every notebook under nbval (lessons, solutions showing ✅, exercises showing ⏳),
