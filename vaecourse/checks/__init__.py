@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 # Importing a lesson's module registers its checks; the order of the lessons is ASSIGNMENTS.
-from vaecourse.checks import latent, objective, recon
+from vaecourse.checks import evaluation, latent, objective, recon
 from vaecourse.checks.core import REGISTRY, Exercise, Mismatch, Result, Shortcut, exercises_for, register, run_check
 from vaecourse.checks.guard import hidden_seed, set_hidden_seed
 
-ASSIGNMENTS = (recon.ASSIGNMENT, objective.ASSIGNMENT, latent.ASSIGNMENT)
+ASSIGNMENTS = (recon.ASSIGNMENT, objective.ASSIGNMENT, latent.ASSIGNMENT, evaluation.ASSIGNMENT)
 
 __all__ = [
     "ASSIGNMENTS", "REGISTRY", "Exercise", "Mismatch", "Result", "Shortcut", "check", "exercises_for",
