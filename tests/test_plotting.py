@@ -15,7 +15,7 @@ from torchvision.utils import make_grid  # noqa: E402
 
 from vaecourse.losses import elementwise_recon_nll  # noqa: E402
 from vaecourse.plotting import (  # noqa: E402
-    LOSS_UNITS,
+    LOSS_LABEL,
     CourseFigure,
     _smooth,
     image_grid,
@@ -127,7 +127,7 @@ def test_loss_curves_draws_epoch_means_mid_epoch_and_ratio():
     h = history()
     fig = loss_curves(h)
     ax, ax_ratio = fig.axes  # constant β: no β axis
-    assert ax.get_ylabel() == LOSS_UNITS == "nats per image (summed over pixels)"
+    assert ax.get_ylabel() == LOSS_LABEL == "nats per image\n(summed over pixels)"
     dots = [line for line in ax.lines if line.get_marker() == "o"]
     assert [list(d.get_ydata()) for d in dots] == [h.epoch_total, h.epoch_recon, h.epoch_kl]
     assert list(dots[0].get_xdata()) == [0.5, 1.5]
@@ -221,7 +221,7 @@ def test_train_vs_val_draws_both_curves_at_their_epochs():
     train, val = fig.axes[0].get_lines()
     np.testing.assert_allclose(train.get_xydata(), [[0.5, 50.0], [1.5, 40.0]])
     np.testing.assert_allclose(val.get_xydata(), [[1.0, 55.0], [2.0, 45.0]])
-    assert fig.axes[0].get_ylabel() == LOSS_UNITS
+    assert fig.axes[0].get_ylabel() == LOSS_LABEL
     recon = train_vs_val(h.as_dict(), "recon").axes[0].get_lines()
     np.testing.assert_allclose(recon[1].get_ydata(), [49.0, 36.0])
 

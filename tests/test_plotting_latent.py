@@ -186,3 +186,26 @@ def test_kl_per_dim_bar_default_threshold_is_the_courses_informative_nats():
 
     ax = kl_per_dim_bar(torch.tensor([0.05, 0.2, 0.5])).axes[0]
     assert INFORMATIVE_NATS == 0.1 and "2 of 3 carry > 0.1 nats" in ax.get_title()
+
+
+def test_figures_take_tensors_that_need_grad_and_decoders_on_another_device():
+    """The device rule: inputs are detached and brought to the CPU; z goes to the decoder's device."""
+    from vaecourse.plotting_latent import decode_on_its_device
+
+    class Decoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1, device="meta"))  # a device other than the CPU
+            self.seen = []
+
+        def decode(self, z):
+            self.seen.append(z.device)
+            return torch.zeros(len(z), 1, 4, 4)
+
+    model = Decoder()
+    images = decode_on_its_device(model.decode, torch.zeros(3, 2))
+    assert model.seen == [torch.device("meta")] and images.device == torch.device("cpu")
+    latent_manifold(model.decode, n=3)
+    assert model.seen[-1] == torch.device("meta")
+    kl = torch.rand(5, requires_grad=True)
+    assert kl_per_dim_bar(kl * 2).axes[0].patches[0].get_height() == pytest.approx(2 * kl[0].item())

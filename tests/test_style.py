@@ -110,6 +110,14 @@ def _plain_axes(fig: Figure) -> list:
     return [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and not ax.get_ylabel().startswith("β")]
 
 
+def _drawn_tick_labels(axis) -> list[Text]:
+    """The tick labels matplotlib draws: visible, not empty, inside the view limits."""
+    lo, hi = sorted(axis.get_view_interval())
+    slack = 1e-9 * max(1.0, abs(hi - lo))
+    return [tick.label1 for tick, loc in zip(axis.get_major_ticks(), axis.get_majorticklocs())
+            if lo - slack <= loc <= hi + slack and tick.label1.get_visible() and tick.label1.get_text()]
+
+
 def _series(ax) -> set:
     """Lines a viewer must tell apart: (colour, style); marker-only lines count if their colour is new."""
     drawn, markers = set(), set()
@@ -149,6 +157,20 @@ def problems(fig: Figure, s: style.FigureStyle, labelled_grid: bool) -> list[str
     small = [t.get_text() for t in _texts(fig) if t.get_fontsize() * fig.dpi / 72 < s.min_font_px - 0.01]
     if small:
         found.append(f"text below {s.min_font_px:.1f} px on screen: {small[:3]}")
+    renderer = fig._get_renderer()
+    ticks = [_drawn_tick_labels(axis) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
+    tick_texts = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+                  for tick in [*axis.majorTicks, *axis.minorTicks] for label in (tick.label1, tick.label2)}
+    drawn = [t for t in _texts(fig) if id(t) not in tick_texts] + [t for labels in ticks for t in labels]
+    edge = fig.bbox.padded(1)
+    outside = [t.get_text() for t in drawn if not (edge.contains(*t.get_window_extent(renderer).p0)
+                                                    and edge.contains(*t.get_window_extent(renderer).p1))]
+    if outside:
+        found.append(f"text cut off at the figure's edge: {outside[:3]}")
+    for labels in ticks:
+        boxes = [t.get_window_extent(renderer) for t in labels if t.get_rotation() == 0]  # tilted ones are apart
+        if any(a.overlaps(b) for j, a in enumerate(boxes) for b in boxes[j + 1:]):
+            found.append(f"tick labels overlap: {[t.get_text() for t in labels][:5]}")
     has_suptitle = fig._suptitle is not None and fig._suptitle.get_text().strip()
     for i, ax in enumerate(_plain_axes(fig)):
         titled = any(ax.get_title(loc=loc).strip() for loc in ("left", "center", "right"))

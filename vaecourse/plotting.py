@@ -31,14 +31,14 @@ from matplotlib.lines import Line2D
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from vaecourse.style import BLACK, BLUE, GREEN, HIGHLIGHT, ORANGE, PALETTE, PURPLE, REFERENCE, CourseFigure, current
-from vaecourse.style import new_figure as new_figure  # noqa: F401 (notebooks call plotting.new_figure)
-from vaecourse.style import styled
+from vaecourse.style import BLACK, BLUE, GREEN, HIGHLIGHT, ORANGE, PALETTE, PURPLE, REFERENCE, current, styled
+from vaecourse.style import CourseFigure, new_figure  # noqa: F401 (re-exported: notebooks call plotting.new_figure)
 from vaecourse.train import History
 
 Array = Union[Tensor, np.ndarray]
 Names = Union[Sequence[str], Mapping, None]  # class_names[label] -> the class's name
 LOSS_UNITS = "nats per image (summed over pixels)"
+LOSS_LABEL = "nats per image\n(summed over pixels)"  # as an axis label: two short lines fit a projected figure
 # term: (colour for a single run, line style when runs are overlaid, legend label)
 TERM_STYLE = {
     "total": (BLACK, "-", "total"),
@@ -278,7 +278,7 @@ def _single_run(h: dict) -> Figure:
     _plot_ratio(ax_ratio, h, PURPLE)
     handles = ax.get_legend_handles_labels()[0] + _plot_beta(ax, {"": h}, [REFERENCE])
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=4, frameon=False)
-    ax.set_ylabel(LOSS_UNITS)
+    ax.set_ylabel(LOSS_LABEL)
     _ratio_panel(ax_ratio)
     return fig
 
@@ -334,14 +334,14 @@ def reconstruction_error_analysis(
     hist_ax, box_ax = axes[0]
     hist_ax.hist(errors, bins=50, color=BLUE, edgecolor=BLACK, alpha=0.7)
     hist_ax.axvline(errors.mean(), color=HIGHLIGHT, ls="--", label=f"mean: {errors.mean():.4g}")
-    hist_ax.set(xlabel=f"reconstruction error ({metric_name})", ylabel="number of images")
+    hist_ax.set(xlabel=f"reconstruction error\n({metric_name})", ylabel="number of images")
     hist_ax.set_title("Distribution of reconstruction errors")
     hist_ax.legend()
     classes = np.unique(labels)
     by_class = [errors[labels == c] for c in classes]
     names = {_BOXPLOT_LABELS: class_names_for(classes, class_names)}
     box_ax.boxplot(by_class, **names, flierprops={"markersize": 2, "alpha": 0.4}, medianprops={"color": HIGHLIGHT})
-    box_ax.set(xlabel="class", ylabel=f"reconstruction error ({metric_name})")
+    box_ax.set(xlabel="class", ylabel=f"reconstruction error\n({metric_name})")
     box_ax.set_title("Reconstruction error by class")
     tilt_crowded_xlabels(box_ax)
     return fig
@@ -424,11 +424,11 @@ def train_vs_val(history: History | Mapping, val_key: str = "neg_elbo") -> Figur
     train = np.asarray(h[train_key], dtype=float)
     val = np.asarray([v[val_key] for v in h["val"]], dtype=float)
     epochs = np.arange(1, len(train) + 1)
-    fig, axes = new_figure(1, 1, figsize=(7, 4))
+    fig, axes = new_figure(1, 1, figsize=(7, 4.5))
     ax = axes[0, 0]
     ax.plot(epochs - 0.5, train, "o-", color=BLUE, label="training (mean over the epoch)")
     ax.plot(epochs, val, "s-", color=ORANGE, label="validation (after the epoch)")
-    ax.set(xlabel="epoch", ylabel=LOSS_UNITS, title=f"{'−ELBO' if val_key == 'neg_elbo' else val_key}: training vs validation")
+    ax.set(xlabel="epoch", ylabel=LOSS_LABEL, title=f"{'−ELBO' if val_key == 'neg_elbo' else val_key}: training vs validation")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     return fig

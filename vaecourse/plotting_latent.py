@@ -31,6 +31,7 @@ from vaecourse.plotting import (
     image_row,
     label_cells,
     show_pixels,
+    tilt_crowded_xlabels,
     to_images,
     to_numpy,
 )
@@ -197,13 +198,15 @@ def latent_traversal(images: Array, values: Array, n_dims: int, dims: Sequence[i
     if len(dims) != n_dims:
         raise ValueError(f"dims names {len(dims)} dimensions but n_dims = {n_dims}.")
     pixels = grid_pixels(x, nrow=len(values))
-    fig, axes = new_figure(figsize=grid_figsize(pixels, extra=(1.4, 1.4)))
+    width, height = grid_figsize(pixels, extra=(1.4, 1.6))
+    fig, axes = new_figure(figsize=(max(width, 5.5), height))  # wide enough for the axis label
     ax = axes[0, 0]
     show_pixels(ax, pixels)
     label_cells(ax, x, len(values), [f"$z_{{{d}}}$" for d in dims], [f"{v:.2g}" for v in values])
+    tilt_crowded_xlabels(ax)
     ax.set_frame_on(False)
-    ax.set(xlabel="value of one latent dimension (prior s.d.; the others fixed)", ylabel="latent dimension")
-    ax.set_title("Latent traversal")
+    ax.set(xlabel="value of $z_j$ (prior standard deviations)", ylabel="latent dimension $j$")
+    ax.set_title("Latent traversal: one dimension varies,\nthe others stay at the image's code")
     return fig
 
 
