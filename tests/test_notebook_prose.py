@@ -219,6 +219,12 @@ def prop(outputs: str, label: str) -> list[float]:
     return row(outputs[outputs.index("within/"):], full)
 
 
+def overfit(outputs: str) -> dict[str, float]:
+    """Notebook 01's overfitting line: the lowest test BCE and the final train and test BCE."""
+    found = re.search(r"lowest after epoch \d+: ([\d.]+) .*?: train ([\d.]+), test ([\d.]+)", outputs)
+    return dict(zip(("lowest", "train", "test"), map(float, found.groups())))
+
+
 RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
 CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
     "notebooks/01_reconstruction_loss.ipynb": [
@@ -226,6 +232,11 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("it wins L1 by a hair too", lambda o: starred(o, "trained with BCE")[2]),
         ("The L1 model is worst everywhere", lambda o: all(
             row(o, "trained with L1")[c] == max(row(o, r)[c] for r in RECON_TABLE) for c in range(3))),
+        ("more than ten times the others'", lambda o: row(o, "trained with L1")[1] > 10 * max(row(o, r)[1] for r in RECON_TABLE[:2])),
+        ("The code closes most of the gap", lambda o: int(re.search(r"the code closes (\d+)% of the gap", o).group(1)) > 50),
+        ("the training error keeps falling to the end, while the test error bottoms out",
+         lambda o: overfit(o)["train"] < overfit(o)["lowest"] < overfit(o)["test"] - 5),
+        ("the correlation printed above is positive", lambda o: float(re.search(r"and its ink: (-?[\d.]+)", o).group(1)) > 0.1),
         ("the model's centre error fell", lambda o: row(o, "trained centre-weighted")[0] < row(o, "trained plain")[0]),
         ("its border error rose", lambda o: row(o, "trained centre-weighted")[1] > row(o, "trained plain")[1]),
         ("the MSE and BCE models are about equally blurry", lambda o: abs(blur(o, "MSE")[0] - blur(o, "BCE")[0]) < 1
