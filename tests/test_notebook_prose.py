@@ -240,6 +240,17 @@ def overfit(outputs: str) -> dict[str, float]:
     return dict(zip(("lowest", "train", "test"), map(float, found.groups())))
 
 
+def val(outputs: str) -> list[float]:
+    """Notebook 04's validation −ELBO after epochs 1, 5, 10, 15 and 20."""
+    line = outputs[outputs.index("validation −ELBO (nats per image) after epoch"):].splitlines()[0]
+    return [float(v) for v in re.findall(r"\d+: ([\d.]+)", line)]
+
+
+def iw4(outputs: str) -> list[float]:
+    """Notebook 04's importance-weighted estimates for k = 1, 10, 100, 1000."""
+    return [row(outputs, f"k = {k:>4}:")[0] for k in (1, 10, 100, 1000)]
+
+
 RECON_TABLE = ("trained with MSE", "trained with BCE", "trained with L1")
 CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its markdown, check on all its outputs)]
     "notebooks/01_reconstruction_loss.ipynb": [
@@ -318,6 +329,13 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("about half as much as the weakest of them", lambda o: 0.35 < trav(o)[8] / min(trav(o)[:8]) < 0.65),
     ],
     "notebooks/04_best_model.ipynb": [
+        ("The validation loss never turns upward", lambda o: val(o) == sorted(val(o), reverse=True)),
+        ("the second ten epochs gain only a few nats", lambda o: 0 < val(o)[2] - val(o)[4] < 5),
+        ("by less each time (compare the steps", lambda o: iw4(o)[0] - iw4(o)[1] > iw4(o)[1] - iw4(o)[2] > iw4(o)[2] - iw4(o)[3] > 0),
+        ("It is lower than the validation −ELBO printed after training", lambda o: iw4(o)[0] < val(o)[-1]),
+        ("lands within about a nat of the published 86.76", lambda o: abs(iw4(o)[3] - 86.76) < 1.5),
+        ("The first 400 test images happen to be easier than average", lambda o: iw4(o)[3] < 88.86),
+        ("about a nat and a quarter, is the standard error", lambda o: 1 < row(o, "k = 1000:")[1] < 1.5),
         ("only ever falls", lambda o: [row(o, f"k = {k:>4}:")[0] for k in (1, 10, 100, 1000)]
          == sorted((row(o, f"k = {k:>4}:")[0] for k in (1, 10, 100, 1000)), reverse=True)),
     ],
