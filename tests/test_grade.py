@@ -18,6 +18,7 @@ from vaecourse.checks import REGISTRY, exercises_for
 from vaecourse.grading.execute import Limits
 from vaecourse.checks import Result
 from vaecourse.grading.report import Row, feedback_html, feedback_names, feedback_text, gradescope_results, write_csv
+from vaecourse.make_exercises import released_demos
 from vaecourse.grading.submission import NotANotebook, check_cell_name, detect_assignment, prepare, read_submission
 
 CORPUS = Path(__file__).parent / "grading_corpus"
@@ -260,3 +261,22 @@ def test_cli_writes_gradescope_results(tmp_path):
     assert results["score"] == 0 and len(results["tests"]) == 4 and "The file is empty." in results["output"]
     two = [str(CORPUS / "empty.ipynb")] * 2
     assert grade.main([*two, "--assignment", ASSIGNMENT, "--gradescope", str(out)]) == 2
+
+
+def test_released_demo_cells_are_skipped_unless_edited():
+    demos = released_demos(ASSIGNMENT)
+    demo = sorted(demos)[0]
+    nb = new_notebook(cells=[new_code_cell("import torch"), new_code_cell(demo), new_code_cell(demo + "\nprint(1)")])
+    run, events = prepare(nb, demos)
+    assert [c.source for c in run.cells] == ["import torch", demo + "\nprint(1)"] and events == []
+    assert len(prepare(nb)[0].cells) == 3  # --run-demos
+
+
+@pytest.mark.slow
+def test_reference_runs_are_computed_once_for_the_class():
+    from vaecourse.checks import fixtures
+
+    fixtures.REFERENCE_RESULTS.clear()
+    references = grade.precompute(exercises_for("03_latent_space"), hidden_seed=3)
+    assert sorted(k.split(":")[0] for k in references) == ["latent_sweep", "latent_sweep"]  # released and hidden
+    assert all(len(v) == 2 and all(e > 0 for e in v.values()) for v in references.values())

@@ -24,15 +24,17 @@ import sys
 import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 
-from vaecourse.checks import ASSIGNMENTS, Exercise, Result, exercises_for, load_extra_checks
+from vaecourse.checks import ASSIGNMENTS, Exercise, Result, exercises_for, fixtures, guard, load_extra_checks
+from vaecourse.checks.core import run_variants
 from vaecourse.grading.execute import Limits
 from vaecourse.grading.report import Row, feedback_html, feedback_names, feedback_text, write_csv, write_gradescope
 from vaecourse.grading.submission import NotANotebook, detect_assignment, prepare, read_submission
+from vaecourse.make_exercises import released_demos
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class GradeConfig:
     extra_checks: tuple[str, ...] = ()
     threads_per_job: int | None = None  # torch/OpenMP threads per kernel; None: cores // jobs
     hidden_seed: int | None = None  # the instructor's seed for the hidden inputs; None: released inputs only
+    run_demos: bool = False  # also run the released demo cells a submission left unchanged (slower, same grade)
+    demos: frozenset[str] = frozenset()  # filled in by `grade`: the sources of the released demo cells
+    references: dict = field(default_factory=dict)  # filled in by `grade`: the reference runs (see precompute)
 
 
 def resolve_assignment(paths: list[str], requested: str | None) -> str:
@@ -72,6 +77,9 @@ def grade(paths: list[str], config: GradeConfig) -> tuple[str, list[Exercise], l
     exercises = exercises_for(assignment)
     exercises += [ex for ex in extra if ex.assignment == assignment and ex not in exercises]
     marker = f"VAECOURSE-GRADE-{secrets.token_hex(8)}:"
+    if not config.run_demos:
+        config = replace(config, demos=released_demos(assignment))
+    config = replace(config, references=precompute(exercises, config.hidden_seed))
     rows = [Row(p, events=[("grader_error", "grading was interrupted")]) for p in paths]
     pool = ThreadPoolExecutor(max_workers=max(1, config.jobs))
     futures = {pool.submit(grade_one, p, exercises, config, marker): i for i, p in enumerate(paths)}
@@ -89,6 +97,21 @@ def grade(paths: list[str], config: GradeConfig) -> tuple[str, list[Exercise], l
     return assignment, exercises, rows
 
 
+def precompute(exercises: list[Exercise], hidden_seed: int | None) -> dict:
+    """The reference runs of the training checks (released and hidden inputs), once for the whole class.
+
+    Each check computes its reference before it calls the learner's function, so running it on a
+    stub that is not written yet fills `fixtures.REFERENCE_RESULTS` and costs nothing else.
+    """
+    def stub(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError
+
+    with guard.hidden_seed(hidden_seed):
+        for exercise in exercises:
+            run_variants(exercise, stub)
+    return dict(fixtures.REFERENCE_RESULTS)
+
+
 class GradingInterrupted(KeyboardInterrupt):
     """Ctrl-C during grading; carries (assignment, exercises, rows) so that the CSV is still written."""
 
@@ -102,7 +125,7 @@ def grade_one(path: str, exercises: list[Exercise], config: GradeConfig, marker:
     row = Row(path)
     try:
         nb = read_submission(Path(path))
-        run_nb, events = prepare(nb)
+        run_nb, events = prepare(nb, config.demos)
         row.events += [(e.code, e.detail) for e in events]
         result = _run_worker(run_nb, exercises, config, marker, row)
     except NotANotebook as e:
@@ -129,7 +152,8 @@ def _run_worker(nb: nbformat.NotebookNode, exercises: list[Exercise], config: Gr
         nbformat.write(nb, work / "submission.ipynb")
         job = {"notebook": str(work / "submission.ipynb"), "names": [ex.name for ex in exercises],
                "limits": asdict(limits), "extra_checks": [str(Path(f).resolve()) for f in config.extra_checks],
-               "workdir": str(work), "marker": marker, "hidden_seed": config.hidden_seed}
+               "workdir": str(work), "marker": marker, "hidden_seed": config.hidden_seed,
+               "references": config.references}
         (work / "job.json").write_text(json.dumps(job))
         with (work / "worker.log").open("wb") as log:
             proc = subprocess.Popen(
@@ -200,6 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-output-bytes", type=int, default=defaults.max_output_bytes, help="kept per cell")
     p.add_argument("--kernel", default=defaults.kernel_name, help="kernel name (default python3)")
     p.add_argument("--threads-per-job", type=int, help="torch threads per kernel (default: cores // jobs)")
+    p.add_argument("--run-demos", action="store_true",
+                   help="also run the released demo cells a submission left unchanged (slower; same grades)")
     p.add_argument("--hidden-seed", type=int, default=_env_seed(),
                    help="seed of the hidden inputs every check also runs on; keep it private (default: "
                         "$VAECOURSE_HIDDEN_SEED, else a fresh random seed, printed at the end)")
@@ -223,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.check_timeout, args.max_output_bytes,
                     kernel_name=args.kernel)
     seed = args.hidden_seed if args.hidden_seed is not None else secrets.randbelow(2**31)
-    config = GradeConfig(args.assignment, args.jobs, limits, tuple(args.extra_checks), args.threads_per_job, seed)
+    config = GradeConfig(args.assignment, args.jobs, limits, tuple(args.extra_checks), args.threads_per_job, seed,
+                         args.run_demos)
     out, status = Path(args.out), 0
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated run still writes its CSV
     try:

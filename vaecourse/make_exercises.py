@@ -6,7 +6,9 @@
 In a solution notebook, the code between `### BEGIN SOLUTION` and `### END SOLUTION` (inside a
 function) becomes `raise NotImplementedError`; in Markdown it becomes a prompt for an answer.
 Outputs are cleared, except that each check cell shows the ⏳ line an unfinished exercise
-prints, so that nbval can compare it. The generator refuses a solution notebook whose
+prints, so that nbval can compare it. Code cells after the first exercise that are neither
+exercises nor checks are marked `{"vaecourse": {"demo": true}}`: the grader skips them when a
+submission leaves them unchanged (they train and plot; no grade depends on them). The generator refuses a solution notebook whose
 exercises and check cells do not match the registry in `vaecourse.checks`.
 """
 
@@ -82,7 +84,7 @@ def make_exercise(solution: NotebookNode, assignment: str) -> NotebookNode:
     """The learner's notebook for one solution notebook (which is left unchanged)."""
     nb = copy.deepcopy(solution)
     nb.metadata["vaecourse"] = {"assignment": assignment, "generated_from": f"solutions/{assignment}.ipynb"}
-    count = 0
+    count, seen_exercise = 0, False
     for position, cell in enumerate(nb.cells, start=1):
         where = f"{assignment}.ipynb cell {position}"
         cell.metadata.pop("execution", None)
@@ -100,6 +102,9 @@ def make_exercise(solution: NotebookNode, assignment: str) -> NotebookNode:
         elif BEGIN in cell.source:
             cell.source = stub_code(cell.source, where)
             cell.metadata["vaecourse"] = {"exercise": _exercises_defined(cell.source, assignment, where)}
+            seen_exercise = True
+        elif seen_exercise:
+            cell.metadata["vaecourse"] = {"demo": True}
     _validate(nb, assignment)
     return nb
 
@@ -130,6 +135,15 @@ def _validate(nb: NotebookNode, assignment: str) -> None:
     stray = {c.metadata["vaecourse"]["check"] for c in checks} - {ex.name for ex in exercises_for(assignment)}
     if stray:
         raise GenerationError(f"{assignment}: check cells for exercises of another notebook: {sorted(stray)}.")
+
+
+def released_demos(assignment: str, exercises: Path = REPO_ROOT / "exercises") -> frozenset[str]:
+    """The sources of the released notebook's demo cells (empty if it is not there)."""
+    path = exercises / f"{assignment}.ipynb"
+    if not path.exists():
+        return frozenset()
+    nb = nbformat.read(path, as_version=4)
+    return frozenset(c.source.strip() for c in nb.cells if c.metadata.get("vaecourse", {}).get("demo"))
 
 
 def generate(solutions: Path, exercises: Path) -> dict[Path, str]:

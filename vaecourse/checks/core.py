@@ -122,6 +122,12 @@ def run_check(name: str, func: Any) -> Result:
     return Result(name, "fail", f"on the grader's hidden inputs: {hidden.message}", hidden.score)
 
 
+def run_variants(exercise: Exercise, func: Callable) -> list[Result]:
+    """The results on the released inputs and, when grading, on the hidden ones (no verdict drawn)."""
+    hidden = guard.hidden_variant(exercise.name)
+    return [_run_variant(exercise, func, v)[0] for v in ([None] if hidden is None else [None, hidden])]
+
+
 def _run_variant(exercise: Exercise, func: Callable, variant: int | None) -> tuple[Result, list]:
     """The result of one run of the check (released inputs, or a hidden variant) and what func returned."""
     name = exercise.name

@@ -90,19 +90,20 @@ class _Attempt:
 
 def run_submission(
     nb: NotebookNode, names: list[str], limits: Limits, extra_checks: list[str], workdir: Path, marker: str,
-    hidden_seed: int | None = None,
+    hidden_seed: int | None = None, references: dict | None = None,
 ) -> dict:
     """{"events": [...], "results": {name: Result dict}} for the prepared notebook `nb`.
 
     hidden_seed: the checks also run on hidden inputs drawn from it (None: released inputs only).
+    references: the training checks' reference runs, computed once for the class (see grade.precompute).
     """
     deadline = monotonic() + limits.notebook_timeout
     skip: set[tuple[str, Any]] = set()
     events: list[Event] = []
     attempt = _Attempt()
     for _ in range(MAX_ATTEMPTS):
-        attempt = _attempt(copy.deepcopy(nb), names, limits, (extra_checks, hidden_seed), workdir, marker, deadline,
-                           skip)
+        checks = {"extra": list(extra_checks), "hidden_seed": hidden_seed, "references": references or {}}
+        attempt = _attempt(copy.deepcopy(nb), names, limits, checks, workdir, marker, deadline, skip)
         events += [e for e in attempt.events if e not in events]
         if attempt.fatal is None:
             break
@@ -114,8 +115,8 @@ def run_submission(
     return {"events": [e.__dict__ for e in events], "results": attempt.results}
 
 
-def _attempt(nb: NotebookNode, names: list[str], limits: Limits, checks: tuple[list[str], int | None],
-             workdir: Path, marker: str, deadline: float, skip: set) -> _Attempt:
+def _attempt(nb: NotebookNode, names: list[str], limits: Limits, checks: dict, workdir: Path, marker: str,
+             deadline: float, skip: set) -> _Attempt:
     client = CappedClient(
         nb, limits.max_output_bytes, kernel_name=limits.kernel_name, allow_errors=True, interrupt_on_timeout=False,
         startup_timeout=int(limits.startup_timeout), shutdown_kernel="immediate", record_timing=False,
@@ -217,6 +218,7 @@ for _vcg_m in [m for m in list(_vcg_sys.modules) if m == "vaecourse.checks" or m
     del _vcg_sys.modules[_vcg_m]
 import vaecourse.checks as _vcg_checks
 _vcg_checks.set_hidden_seed({hidden_seed!r})
+_vcg_checks.fixtures.REFERENCE_RESULTS.update({references!r})
 for _vcg_path in {extra!r}:
     _vcg_checks.load_extra_checks(_vcg_path)
 def _vcg_emit(name, _ns=globals(), _checks=_vcg_checks, _json=_vcg_json, _out=_vcg_sys.stdout):
@@ -225,11 +227,10 @@ def _vcg_emit(name, _ns=globals(), _checks=_vcg_checks, _json=_vcg_json, _out=_v
 """
 
 
-def _run_checks(client: CappedClient, names: list[str], limits: Limits, checks: tuple[list[str], int | None],
-                marker: str, skip: set, attempt: _Attempt):
+def _run_checks(client: CappedClient, names: list[str], limits: Limits, checks: dict, marker: str, skip: set,
+                attempt: _Attempt):
     """Run each released check in the kernel; returns ("check", name) if one must be skipped next time."""
-    extra_checks, hidden_seed = checks
-    source = GRADING_SETUP.format(extra=list(extra_checks), marker=marker, hidden_seed=hidden_seed)
+    source = GRADING_SETUP.format(marker=marker, **checks)
     setup = _grading_cell(client, source)
     if _execute(client, setup, len(client.nb.cells) - 1, limits.check_timeout) != "ok" or _error(setup):
         error = _error(setup) or ("Timeout", "")

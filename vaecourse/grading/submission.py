@@ -90,11 +90,13 @@ def _code_lines(source: str) -> list[str]:
     return [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
 
 
-def prepare(nb: NotebookNode) -> tuple[NotebookNode, list[Event]]:
+def prepare(nb: NotebookNode, demos: frozenset[str] = frozenset()) -> tuple[NotebookNode, list[Event]]:
     """A copy to execute: outputs cleared, released check cells dropped; events for edited ones.
 
     The grader runs the released checks itself, so check cells are not needed. A check cell whose
-    source was edited is kept (it may now hold the learner's code) and reported.
+    source was edited is kept (it may now hold the learner's code) and reported. Code cells whose
+    source is one of `demos` (the released demo cells, unchanged) are dropped too: they train and
+    plot, and no grade depends on them; a demo the learner edited still runs.
     """
     run, events = copy.deepcopy(nb), []
     released = {ex.name: _code_lines(ex.check_source) for ex in REGISTRY.values()}
@@ -105,6 +107,8 @@ def prepare(nb: NotebookNode) -> tuple[NotebookNode, list[Event]]:
             cell.outputs, cell.execution_count = [], None
         name = check_cell_name(cell)
         if name is not None and _code_lines(cell.source) == released.get(name):
+            continue
+        if cell.cell_type == "code" and cell.source.strip() in demos:
             continue
         if name is not None and cell.metadata.get("vaecourse", {}).get("check"):
             events.append(Event("modified_check_cell", f"cell {position}"))

@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the kernel's cleanup on terminate
     nb = nbformat.read(job["notebook"], as_version=4)
     result = run_submission(nb, job["names"], Limits(**job["limits"]), job["extra_checks"],
-                            Path(job["workdir"]), job["marker"], job.get("hidden_seed"))
+                            Path(job["workdir"]), job["marker"], job.get("hidden_seed"), job.get("references"))
     result_path.write_text(json.dumps(result))
     return 0
 
