@@ -225,6 +225,11 @@ def nearest_8_and_3(outputs: str) -> tuple[float, float]:
     return (float(found.group(1)), float(found.group(2))) if found else (0.0, float("inf"))
 
 
+def ae(outputs: str) -> list[float]:
+    """Notebook 03's autoencoder sweep: test squared error per image for k = 2 … 64."""
+    return [float(v) for v in re.findall(r"latent dim +\d+: test squared error +([\d.]+)", outputs)]
+
+
 BANK_BETAS = ("0.5", "1", "2", "4", "8")
 
 
@@ -322,6 +327,8 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("a larger β does not lower the correlation here", lambda o: prop(o, "VAE β = 8")[4] >= prop(o, "VAE β = 0.5")[4]),
         ("the last column shrinks as β grows", lambda o: [prop(o, f"VAE β = {b}")[5] for b in BANK_BETAS]
          == sorted((prop(o, f"VAE β = {b}")[5] for b in BANK_BETAS), reverse=True)),
+        ("This curve also falls fastest for small $k$ (up to $k = 8$) and then flattens",
+         lambda o: ae(o)[0] - ae(o)[2] > 2 * (ae(o)[2] - ae(o)[5]) > 0 and ae(o) == sorted(ae(o), reverse=True)),
         ("change the image the most along their rows", lambda o: min(trav(o)[:8]) > trav(o)[8] > max(trav(o)[9:])),
         ("nearest to the mean of the 8s, then of the 3s, at almost the same distance from both",
          lambda o: abs(nearest_8_and_3(o)[0] - nearest_8_and_3(o)[1]) < 0.2),
