@@ -64,7 +64,8 @@ def _latents(n: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
 CASES = {
     "image_grid": (lambda bank: plotting.image_grid(IMAGES[:24], nrow=8, title="three kinds",
                                                     row_labels=["a", "b", "c"]), True),
-    "image_row": (lambda bank: plotting.image_row(IMAGES[:4], ["a", "b", "c", "a + b"], title="four"), True),
+    "image_row": (lambda bank: plotting.image_row(
+        IMAGES[:5], ["weights", "target", "blot centre", "blot corner", "shifted 3 px"], title="five"), True),
     "reconstructions": (lambda bank: plotting.reconstructions(IMAGES, {"MSE": IMAGES[10:20], "BCE": IMAGES[20:30]}),
                         True),
     "loss_curves": (lambda bank: plotting.loss_curves(_history(beta=list(np.linspace(0, 1, 30)))), False),

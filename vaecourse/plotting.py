@@ -118,11 +118,12 @@ def label_cells(ax: Axes, x: Tensor, nrow: int, row_labels: Sequence[str] | None
 IMAGE_PIXELS_PER_INCH = 40
 
 
-def grid_figsize(pixels: np.ndarray, extra: tuple[float, float] = (0.0, 0.5)) -> tuple[float, float]:
+def grid_figsize(pixels: np.ndarray, extra: tuple[float, float] = (0.0, 0.5), per_inch: float = IMAGE_PIXELS_PER_INCH,
+                 ) -> tuple[float, float]:
     """Inches for a figure showing pixels (H', W'[, 3]) plus extra (width, height) for labels, within bounds."""
     h, w = pixels.shape[:2]
     max_w, max_h = current().max_size
-    scale = min(1 / IMAGE_PIXELS_PER_INCH, (max_w - extra[0]) / w, (max_h - extra[1]) / h)
+    scale = min(1 / per_inch, (max_w - extra[0]) / w, (max_h - extra[1]) / h)
     return max(2.5, w * scale + extra[0]), h * scale + extra[1]
 
 
@@ -159,10 +160,13 @@ def image_row(
     if len(captions) != x.shape[0]:
         raise ValueError(f"Got {len(captions)} captions for {x.shape[0]} images.")
     pixels = grid_pixels(x, nrow=x.shape[0])
-    fig, axes = new_figure(figsize=grid_figsize(pixels, extra=(0.0, 1.2)))
+    caption_width = max(len(c) for c in captions) * 0.6 * current().small_font_size / 72 + 0.1  # inches, roughly
+    per_inch = min(IMAGE_PIXELS_PER_INCH, (x.shape[3] + 2) / caption_width)  # each image as wide as its caption
+    fig, axes = new_figure(figsize=grid_figsize(pixels, extra=(0.0, 0.7 + 0.3 * bool(xlabel)), per_inch=per_inch))
     ax = axes[0, 0]
     show_pixels(ax, pixels)
     label_cells(ax, x, x.shape[0], col_labels=captions)
+    tilt_crowded_xlabels(ax)
     ax.set_frame_on(False)
     ax.set_title(title or "")
     ax.set_xlabel(xlabel or "")

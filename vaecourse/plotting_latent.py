@@ -69,12 +69,12 @@ def project_2d(z: np.ndarray, method: str, seed: int = 0) -> tuple[np.ndarray, t
 
 def _scatter_by_class(ax: Axes, points: np.ndarray, labels: np.ndarray, class_names: Names) -> None:
     """points (N, 2) coloured by labels (N,): CLASS_COLOURS and a legend up to 10 classes, else a colorbar."""
-    classes = np.unique(labels)
-    if len(classes) > 10:
-        cloud = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", s=6, alpha=0.6)
+    classes, size = np.unique(labels), current().marker_size ** 2 / 6  # points², about 6 in a notebook
+    if len(classes) > 10:  # viridis: ordered and colour-blind safe
+        cloud = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", s=size, alpha=0.6)
         ax.figure.colorbar(cloud, ax=ax, label="label")
         return
-    ax.scatter(points[:, 0], points[:, 1], c=[CLASS_COLOURS[c % 10] for c in labels], s=6, alpha=0.6)
+    ax.scatter(points[:, 0], points[:, 1], c=[CLASS_COLOURS[c % 10] for c in labels], s=size, alpha=0.6)
     names = class_names_for(classes, class_names)
     handles = [Line2D([], [], ls="", marker="o", color=CLASS_COLOURS[c % 10], label=name) for c, name in zip(classes, names)]
     ax.legend(handles=handles, title="class", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
@@ -213,7 +213,7 @@ def latent_traversal(images: Array, values: Array, n_dims: int, dims: Sequence[i
 def mark(ax: Axes, x: float, y: float, label: str, filled: bool = False) -> Line2D:
     """A large ring (or dot, filled) around one point, to highlight it; a slider moves it with set_data."""
     s = current()
-    return ax.plot([x], [y], "o", color=HIGHLIGHT, ms=2.4 * s.marker_size, mfc=HIGHLIGHT if filled else "none",
+    return ax.plot([x], [y], "o", color=HIGHLIGHT, ms=(1.6 if filled else 2.4) * s.marker_size, mfc=HIGHLIGHT if filled else "none",
                    mew=s.line_width, zorder=3, label=label)[0]
 
 
