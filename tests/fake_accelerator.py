@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 ACCELERATOR = torch.device("meta")
 _ALLOW_CPU_INDICES = {torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default,
@@ -156,15 +157,28 @@ class _AcceleratorMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-_installed: list[_AcceleratorMode] = []
+class _FactoryMode(TorchDispatchMode):
+    """Tensors created for the accelerator below Python (e.g. by autograd formulas, `at::zeros({},
+    grad.options())`) would be real meta tensors without data: create them on the CPU and wrap them."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        device = kwargs.get("device")
+        if device is not None and torch.device(device).type == ACCELERATOR.type and not any(
+                isinstance(t, OnAccelerator) for t in _tensors(args, [])):
+            return _map(_wrap, func(*args, **dict(kwargs, device=torch.device("cpu"))))
+        return func(*args, **kwargs)
+
+
+_installed: list = []
 
 
 def install() -> None:
     """From now on in this process: VAECOURSE_DEVICE=meta and the pretend accelerator (for a kernel)."""
     os.environ["VAECOURSE_DEVICE"] = ACCELERATOR.type
-    mode = _AcceleratorMode()
-    mode.__enter__()
-    _installed.append(mode)
+    for mode in (_AcceleratorMode(), _FactoryMode()):
+        mode.__enter__()
+        _installed.append(mode)
 
 
 def uninstall() -> None:
