@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from vaecourse.checks import ASSIGNMENTS, Exercise, Result, exercises_for, fixtures, guard, load_extra_checks
-from vaecourse.checks.core import run_variants
+from vaecourse.checks.runner import run_variants
 from vaecourse.grading.execute import Limits
 from vaecourse.grading.report import Row, feedback_html, feedback_names, feedback_text, write_csv, write_gradescope
 from vaecourse.grading.submission import NotANotebook, detect_assignment, prepare, read_submission

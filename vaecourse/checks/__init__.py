@@ -26,7 +26,8 @@ from typing import Any
 
 # Importing a lesson's module registers its checks; the order of the lessons is ASSIGNMENTS.
 from vaecourse.checks import evaluation, latent, objective, recon
-from vaecourse.checks.core import REGISTRY, Exercise, Mismatch, Result, Shortcut, exercises_for, register, run_check
+from vaecourse.checks.core import REGISTRY, Exercise, Mismatch, Result, Shortcut, exercises_for, register
+from vaecourse.checks.runner import run_check
 from vaecourse.checks.guard import hidden_seed, set_hidden_seed
 
 ASSIGNMENTS = (recon.ASSIGNMENT, objective.ASSIGNMENT, latent.ASSIGNMENT, evaluation.ASSIGNMENT)

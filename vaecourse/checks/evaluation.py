@@ -9,7 +9,17 @@ import torch
 from torch import Tensor, nn
 
 from vaecourse.checks import guard
-from vaecourse.checks.core import Mismatch, Shortcut, call, expect_number, expect_tensor, matches, register, scaled, seeded
+from vaecourse.checks.core import (
+    Mismatch,
+    Shortcut,
+    call,
+    expect_number,
+    expect_tensor,
+    matches,
+    register,
+    scaled,
+    seeded,
+)
 from vaecourse.checks.parts import part
 from vaecourse.models import VAE
 
