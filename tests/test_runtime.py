@@ -149,3 +149,15 @@ def test_describe_names_the_gpu_and_its_precision(monkeypatch):
                         lambda device=None: SimpleNamespace(total_memory=15 * 2**30))
     line = runtime.describe(torch.device("cuda"))
     assert "Tesla T4, 15 GiB" in line and "float32" in line and "stay on the CPU" in line
+
+
+def test_projector_mode_keeps_progress_to_one_short_line(monkeypatch, capsys):
+    monkeypatch.delenv("VAECOURSE_PROJECTOR", raising=False)
+    normal = runtime.progress_bar(10)
+    monkeypatch.setenv("VAECOURSE_PROJECTOR", "1")
+    compact = runtime.progress_bar(10)
+    for bar in (normal, compact):
+        bar.update(10)
+        bar.close()
+    assert normal.leave and not compact.leave
+    assert "{bar}" not in compact.bar_format and "|##" not in capsys.readouterr().err.split("\n")[-1]

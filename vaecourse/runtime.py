@@ -101,9 +101,15 @@ def progress_bar(total: int, *, enabled: bool = True, desc: str | None = None) -
     times lost its final message, and nbval failed with "Timeout of 5 seconds exceeded waiting
     for output" (measured here: 6,000 redraws in one cell fail, 3,000 pass; tests/test_progress.py).
     leave=True: a finished bar stays (a closed one would leave a dead widget in saved notebooks).
+    In projector mode (`vaecourse.style.projector_mode()`) progress is one short line that goes away
+    when done, so a projected cell shows results, not a stack of finished bars.
     """
-    return tqdm(total=total, disable=not enabled, unit="step", desc=desc, leave=True,
-                miniters=max(1, math.ceil(total / BAR_REDRAWS)), mininterval=0.5)
+    from vaecourse.style import projector_enabled  # matplotlib-level module: imported only when a bar is made
+
+    compact = projector_enabled()
+    return tqdm(total=total, disable=not enabled, unit="step", desc=desc, leave=not compact,
+                miniters=max(1, math.ceil(total / BAR_REDRAWS)), mininterval=0.5,
+                bar_format="{desc}{percentage:3.0f}% | {elapsed} < {remaining}" if compact else None)
 
 
 @contextlib.contextmanager
