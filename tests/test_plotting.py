@@ -1,4 +1,5 @@
-"""Figures from vaecourse.plotting: right axes, and the data drawn is the data given."""
+"""Figures from vaecourse.plotting (and plotting_training, which it re-exports): right axes, and the data
+drawn is the data given. How they look (sizes, fonts, colours) is tests/test_style.py's."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from vaecourse.losses import elementwise_recon_nll  # noqa: E402
 from vaecourse.plotting import (  # noqa: E402
     LOSS_LABEL,
     CourseFigure,
-    _smooth,
     image_grid,
     image_row,
     loss_curves,
@@ -27,6 +27,7 @@ from vaecourse.plotting import (  # noqa: E402
     reconstructions,
     train_vs_val,
 )
+from vaecourse.plotting_training import _smooth  # noqa: E402 (loss_curves and train_vs_val live there too)
 from vaecourse.style import HIGHLIGHT, PALETTE  # noqa: E402
 from vaecourse.train import History  # noqa: E402
 

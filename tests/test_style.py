@@ -21,7 +21,7 @@ from matplotlib.colors import to_hex, to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from vaecourse import plotting, plotting_latent, style, widgets  # noqa: E402
+from vaecourse import plotting, plotting_latent, plotting_training, style, widgets  # noqa: E402
 from vaecourse.data import FASHION_CLASSES  # noqa: E402
 from vaecourse.losses import elementwise_recon_nll  # noqa: E402
 from vaecourse.train import History  # noqa: E402
@@ -279,7 +279,8 @@ def test_the_checks_catch_what_they_check():
 
 
 def test_every_figure_function_is_checked():
-    public = {name for module in (plotting, plotting_latent) for name, f in inspect.getmembers(module, inspect.isfunction)
+    public = {name for module in (plotting, plotting_latent, plotting_training)
+              for name, f in inspect.getmembers(module, inspect.isfunction)
               if f.__module__ == module.__name__ and not name.startswith("_")
               and inspect.signature(f).return_annotation in (Figure, "Figure")}
     explorers = {name for name, c in inspect.getmembers(widgets, inspect.isclass)
