@@ -21,7 +21,6 @@ from torch import Tensor
 
 from vaecourse.analysis import INFORMATIVE_NATS
 from vaecourse.plotting import (
-    LOSS_UNITS,
     Array,
     Names,
     cell_centres,
@@ -259,7 +258,7 @@ def rate_distortion(
     fig, axes = new_figure(figsize=(7.5, 5.5))
     ax = axes[0, 0]
     draw_rate_distortion(ax, points, highlight)
-    ax.set_title(f"Rate–distortion trade-off across β\n({LOSS_UNITS})")
+    ax.set_title("Rate–distortion trade-off across β\nnats per image, summed over pixels")
     return fig
 
 
