@@ -280,3 +280,23 @@ def test_reference_runs_are_computed_once_for_the_class():
     references = grade.precompute(exercises_for("03_latent_space"), hidden_seed=3)
     assert sorted(k.split(":")[0] for k in references) == ["latent_sweep", "latent_sweep"]  # released and hidden
     assert all(len(v) == 2 and all(e > 0 for e in v.values()) for v in references.values())
+
+
+def test_a_learner_never_loads_the_grader():
+    """A check cell imports vaecourse.checks: the grader, its worker and the generator stay out of the kernel."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vaecourse, vaecourse.checks; print(sorted(m for m in sys.modules if m.startswith("
+            "('vaecourse.grade', 'vaecourse.grading', 'vaecourse.make_exercises'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_worker_process_does_not_import_torch():
+    """Each submission's worker only drives a kernel: importing torch there would cost seconds per student."""
+    import subprocess
+    import sys
+
+    code = "import sys, vaecourse.grading.worker; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -69,15 +69,17 @@ def _poisoned(names: tuple[str, ...]) -> Iterator[None]:
                 saved.append(("code", inner, inner.__code__))
                 inner.__code__ = _poisoned_code(name)
             else:  # a builtin or a closure: poison the attribute the learner looks up
-                saved.append(("attr", owner, attr, obj))
+                saved.append(("attr", owner, attr, obj, attr in vars(owner)))
                 setattr(owner, attr, FunctionType(_poisoned_code(name), {"__builtins__": __builtins__}))
         yield
     finally:
         for kind, *rest in reversed(saved):
             if kind == "code":
                 rest[0].__code__ = rest[1]
-            else:
+            elif rest[3]:
                 setattr(rest[0], rest[1], rest[2])
+            else:  # it was inherited (e.g. torch.Tensor.lerp from the C base class): remove the patch
+                delattr(rest[0], rest[1])
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from vaecourse.checks import REGISTRY
 
 MAX_FILE_BYTES = 200_000_000
 CHECK_CALL = re.compile(r"""check\(\s*["'](?P<name>[\w-]+)["']\s*,\s*\w+\s*\)""")
@@ -68,6 +67,8 @@ def detect_assignment(nb: NotebookNode, path: Path, assignments: tuple[str, ...]
         return named[0]
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     defined = set(re.findall(r"^\s*def\s+(\w+)\s*\(", source, flags=re.MULTILINE))
+    from vaecourse.checks import REGISTRY  # here, not at the top: the worker process never needs torch
+
     votes = {a: sum(ex.function in defined for ex in REGISTRY.values() if ex.assignment == a) for a in assignments}
     best = max(votes, key=votes.get, default=None)
     return best if best is not None and votes[best] > 0 else None
@@ -99,6 +100,8 @@ def prepare(nb: NotebookNode, demos: frozenset[str] = frozenset()) -> tuple[Note
     plot, and no grade depends on them; a demo the learner edited still runs.
     """
     run, events = copy.deepcopy(nb), []
+    from vaecourse.checks import REGISTRY  # here, not at the top: the worker process never needs torch
+
     released = {ex.name: _code_lines(ex.check_source) for ex in REGISTRY.values()}
     kept = []
     for position, cell in enumerate(run.cells, start=1):
