@@ -66,8 +66,8 @@ def submission(kind: str, assignment: str, rng: random.Random) -> nbformat.Noteb
 def make_class(n: int, assignment: str, folder: Path, seed: int) -> dict[str, str]:
     """Write n submissions into folder; {path: kind}."""
     rng = random.Random(seed)
-    kinds = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS], k=n)
-    kinds[0] = "correct"  # at least one of each that matters for the assertions
+    kinds = [k for k, _ in KINDS][:n] + rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS], k=n)
+    kinds = kinds[:n]  # one of each kind first, then drawn with the weights
     paths = {}
     for i, kind in enumerate(kinds):
         path = folder / f"student{i:03d}_{assignment}.ipynb"

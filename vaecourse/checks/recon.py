@@ -204,8 +204,9 @@ def check_errors(reconstruction_errors: Callable) -> None:
 
 @torch.no_grad()
 def _reference_errors(model: nn.Module, x: Tensor) -> dict[str, float]:
-    """{metric: nats per image}, without the constants (as the learner's loss functions)."""
-    x_hat, _ = model(x)
+    """{metric: nats per image}, without the constants (as the learner's loss functions); model on any device."""
+    x_hat, _ = model(x.to(next(model.parameters()).device))
+    x_hat = x_hat.cpu()  # (N, C, H, W): compared on the CPU
     return {m: losses.vae_reconstruction_loss(x_hat, x, m, "none").mean().item() for m in METRICS}
 
 
