@@ -480,3 +480,9 @@ def test_a_constant_answer_scores_zero_when_graded(name):
     with hidden_seed(7):
         result = run_check(name, constant)
     assert result.fraction == 0.0, result
+
+
+def test_a_forbidden_name_missing_from_this_torch_is_skipped():
+    with guard.exercise(("torch.nn.functional.no_such_loss", "no_such_module.f"), None), guard.learner_code() as hits:
+        assert torch.ones(2).sum().item() == 2.0
+    assert hits == []

@@ -63,7 +63,10 @@ def _poisoned(names: tuple[str, ...]) -> Iterator[None]:
     saved: list[tuple[Any, ...]] = []
     try:
         for name in names:
-            owner, attr, obj = resolve(name)
+            try:
+                owner, attr, obj = resolve(name)
+            except (ImportError, AttributeError):  # not in this version of torch: nothing to call
+                continue
             inner = inspect.unwrap(obj) if callable(obj) else obj
             if isinstance(inner, FunctionType) and not inner.__code__.co_freevars:
                 saved.append(("code", inner, inner.__code__))

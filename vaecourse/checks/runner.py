@@ -28,10 +28,12 @@ def run_check(name: str, func: Any) -> Result:
     if released.status == "todo" or variant is None:
         return released
     hidden, seen_hidden = _run_variant(exercise, func, variant)
+    if hidden.status == "pass":
+        return released
     if seen and seen == seen_hidden and released.fraction > 0:
         return Result(name, "fail", "your function returns the same values on the grader's hidden inputs as on the "
                                     "released ones, whatever its inputs: a constant answer scores 0.", 0.0)
-    if hidden.status == "pass" or hidden.fraction >= released.fraction:
+    if hidden.fraction >= released.fraction:
         return released
     if released.status == "pass":
         return Result(name, "fail", f"right on the released inputs, wrong on the grader's hidden ones: "
