@@ -300,3 +300,13 @@ def test_the_worker_process_does_not_import_torch():
 
     code = "import sys, vaecourse.grading.worker; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+@pytest.mark.slow
+def test_the_constant_sweep_of_issue_15_scores_zero(tmp_path):
+    """03_latent_space with `latent_dim_sweep = lambda *a, **k: {1: 10.0, 16: 5.0}`: 0 for the sweep, the rest full."""
+    config = grade.GradeConfig("03_latent_space", 1, LIMITS, threads_per_job=1, hidden_seed=HIDDEN_SEED)
+    _, exercises, (row,) = grade.grade([str(CORPUS / "03" / "latent_sweep_constant.ipynb")], config)
+    points = {ex.name: row.points(ex) for ex in exercises}
+    assert points.pop("latent_sweep") == 0 and all(points[ex.name] == ex.points for ex in exercises if ex.name in points)
+    assert "a reference run of the same seed gives {1: " in row.results["latent_sweep"].message
