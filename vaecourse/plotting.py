@@ -30,7 +30,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import Tensor
-from torchvision.utils import make_grid
 
 from vaecourse.plotting_training import LOSS_LABEL, LOSS_UNITS, loss_curves, train_vs_val  # noqa: F401 (re-exported)
 from vaecourse.style import BLACK, BLUE, HIGHLIGHT, PALETTE, REFERENCE, current, styled
@@ -63,6 +62,8 @@ def to_images(a: Array, name: str = "images") -> Tensor:
 
 def grid_pixels(x: Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """make_grid of x (N, C, H, W) as an array to imshow: (H', W') for grey, (H', W', 3) for RGB."""
+    from torchvision.utils import make_grid  # here, not at the top: importing torchvision costs ~2 s per kernel
+
     grid = make_grid(x, nrow=nrow, padding=padding, pad_value=pad_value)  # (3, H', W')
     return (grid[0] if x.shape[1] == 1 else grid.permute(1, 2, 0)).numpy()
 
