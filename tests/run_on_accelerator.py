@@ -27,7 +27,7 @@ fake_accelerator.install()"""
 PEAK = "print('PEAK_BYTES', fake_accelerator.peak_bytes())"
 
 
-def run(path: Path, timeout: int = 900) -> tuple[bool, str, int]:
+def run(path: Path, timeout: int = 1800) -> tuple[bool, str, int]:
     """(passed, message, peak accelerator bytes) for one notebook."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP))
