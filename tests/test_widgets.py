@@ -84,3 +84,20 @@ def test_pixel_loss_slider_moves_every_curve_and_the_marker():
     assert list(explorer.marker.get_xdata()) == [0.3, 0.3]
     # BCE's floor for a grey pixel is its entropy, H(0.3) = 0.611 nats, not zero
     assert "0.61 nats" in explorer.title.get_text()
+
+
+def test_projector_mode_enlarges_the_sliders_text_and_leaves_self_paced_widgets_alone(tiny_bank, monkeypatch):
+    """ipywidgets has no font size for a slider's label: projector mode adds scoped CSS to each explorer."""
+    import ipywidgets
+
+    from vaecourse import widgets as widgets_module
+
+    monkeypatch.delenv("VAECOURSE_PROJECTOR", raising=False)
+    plain = BetaExplorer(tiny_bank, latent_dim=2).widget
+    assert not any(isinstance(child, ipywidgets.HTML) for child in plain.children)
+    assert widgets_module.PROJECTOR_CLASS not in plain._dom_classes
+    monkeypatch.setenv("VAECOURSE_PROJECTOR", "1")
+    projected = BetaExplorer(tiny_bank, latent_dim=2).widget
+    css = [child.value for child in projected.children if isinstance(child, ipywidgets.HTML)]
+    assert widgets_module.PROJECTOR_CLASS in projected._dom_classes
+    assert css and "font-size: 22px" in css[0] and f".{widgets_module.PROJECTOR_CLASS} .widget-label" in css[0]

@@ -36,6 +36,18 @@ from vaecourse.plotting_latent import (
 )
 
 
+PROJECTOR_CLASS = "vaecourse-projector"
+# ipywidgets has no font-size setting for a slider's label and value: in projector mode a style
+# element (scoped to our explorers) makes them readable at the back of a lecture hall.
+PROJECTOR_CSS = (f"<style>.{PROJECTOR_CLASS} .widget-label, .{PROJECTOR_CLASS} .widget-readout, "
+                 f".{PROJECTOR_CLASS} .widget-label-basic {{font-size: 22px; line-height: 30px;}}</style>")
+
+
+def _projector_css() -> list[widgets.HTML]:
+    """[an HTML widget with the projector CSS] in projector mode, else []."""
+    return [widgets.HTML(PROJECTOR_CSS)] if style.projector_enabled() else []
+
+
 def _slider(options: list, value, description: str, css_class: str) -> widgets.SelectionSlider:
     slider = widgets.SelectionSlider(
         options=[(f"{v:g}", v) for v in options], value=value, description=description,
@@ -68,7 +80,9 @@ class _Explorer:
         self.view = widgets.Image(format="png")
         self.view.add_class(view_class)
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        self.widget = widgets.VBox([self.slider, self.view])
+        self.widget = widgets.VBox([*_projector_css(), self.slider, self.view])
+        if style.projector_enabled():
+            self.widget.add_class(PROJECTOR_CLASS)
         self.show(self.slider.value)
 
     def show(self, value) -> None:
