@@ -103,7 +103,8 @@ def numbers_in(text: str) -> list[tuple[str, float, int]]:
         value = float(digits)
         decimals = len(digits.split(".")[1]) if "." in digits else 0
         is_year = decimals == 0 and 1900 <= value <= 2099 and len(digits) == 4
-        if ("." in digits or percent or len(digits) >= 2) and not is_year:
+        is_label = decimals == 0 and len(digits) >= 2 and digits.startswith("0")  # "03": a notebook's number
+        if ("." in digits or percent or len(digits) >= 2) and not (is_year or is_label):
             found.append((written + (percent or ""), value, decimals))
     return found
 
