@@ -210,4 +210,15 @@ CLAIMS: dict[str, list[tuple[str, object]]] = {  # notebook: [(sentence in its m
         ("about a nat and a quarter, is the standard error", lambda o: 1 < row(o, "k = 1000:")[1] < 1.5),
         ("only ever falls", lambda o: falling(iw4(o))),
     ],
+    "notebooks/05_deeper_elbo.ipynb": [
+        ("The collapsed model is not even the better one",
+         lambda o: row(o, "MLP decoder (weaker)")[0] < row(o, "PixelCNN decoder")[0]),
+        ("The −ELBO is the worst of the four",
+         lambda o: row(o, "+ free bits λ = 0.5")[0] > max(row(o, n)[0] for n in
+                                                          ("PixelCNN decoder", "+ KL annealing", "MLP decoder (weaker)"))),
+        ("median bound", lambda o: row(o, "trained on fashion-mnist scoring mnist")[0]
+         < row(o, "trained on fashion-mnist scoring fashion-mnist")[0]),
+        ("On digits the overcomplete code wins clearly", lambda o: row(o, "code size 1024")[0] < row(o, "code size 16")[0]),
+        ("it does far worse than the small code", lambda o: row(o, "code size 1024")[2] > row(o, "code size 16")[2]),
+    ],
 }
