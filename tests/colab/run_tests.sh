@@ -11,7 +11,7 @@ COLAB_VENV=${COLAB_VENV:-.venv-colab}
 [[ -x "$COLAB_VENV/bin/python" ]] || {
   echo "run_tests: no $COLAB_VENV; build it with: bash tests/colab/make_venv.sh" >&2; exit 2; }
 if [[ $# -eq 0 ]]; then
-  set -- tests -n 2 --dist loadfile -m "not slow and not browser" \
+  set -- tests -n 2 --dist loadfile -m "not slow and not browser and not accelerator" \
     --ignore=tests/browser --ignore=tests/colab --ignore=tests/test_colab_install.py \
     --ignore-glob='tests/test_notebook*'
 fi
